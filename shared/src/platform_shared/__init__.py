@@ -1,0 +1,1 @@
+"""Common library of the data platform: every code location depends on it, none on another."""

@@ -1,0 +1,99 @@
+"""Resources shared by every location, configured from :mod:`platform_shared.settings`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from platform_shared.settings import env
+
+# Every op that opens the warehouse for writing claims a slot of this Dagster pool. The
+# instance gives it one slot, so writers from different locations queue instead of
+# colliding on DuckDB's single-writer file lock.
+WAREHOUSE_POOL = "warehouse"
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse, one schema per location.
+
+    Connections are short-lived: open one per unit of work so the file lock is held only
+    while a write happens. Opening retries with backoff when another process holds the
+    lock (the pool makes that rare; tests and ad-hoc runs outside the pool rely on it).
+    """
+
+    lock_timeout_seconds: float = Field(
+        default=120.0, description="How long to wait for another process's file lock."
+    )
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                conn = duckdb.connect(self.database, config=dict(self.connection_config))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield conn
+        finally:
+            # The parent class closes only on success; a failed write must not keep the
+            # file locked until garbage collection.
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside ``BEGIN`` … ``COMMIT``; any exception rolls back."""
+        with self.get_connection() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+class LandingZone(ConfigurableResource):
+    """The folder feeds deliver files into (``LANDING_DIR``)."""
+
+    root: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
+
+
+class ExportFolder(ConfigurableResource):
+    """Where analytics publishes files for people and other tools (``EXPORT_DIR``)."""
+
+    root: str
+
+    def path_for(self, name: str) -> Path:
+        folder = Path(self.root)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
+
+def warehouse() -> WarehouseResource:
+    return WarehouseResource(database=env("WAREHOUSE_PATH"))
+
+
+def landing_zone() -> LandingZone:
+    return LandingZone(root=env("LANDING_DIR"))
+
+
+def export_folder() -> ExportFolder:
+    return ExportFolder(root=env("EXPORT_DIR"))

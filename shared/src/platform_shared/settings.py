@@ -1,0 +1,75 @@
+"""Every runtime knob of the platform, declared once.
+
+Code reads settings through :func:`env` (an ``EnvVar`` resolved when a run or a sensor
+tick starts), never at import time, so one built image or environment serves every
+deployment. Launchers fill unset variables from :data:`SETTINGS` with
+:func:`with_defaults`; the README's configuration reference lists the same names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dagster import EnvVar
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("WAREHOUSE_PATH", "data/warehouse/analytics.duckdb", "DuckDB file of the warehouse."),
+    Setting("LANDING_DIR", "data/landing", "Folder where feeds deliver CSV files."),
+    Setting(
+        "EXPORT_DIR",
+        "data/warehouse/exports",
+        "Folder for files published by analytics (CSV, Parquet, charts).",
+    ),
+    Setting(
+        "REJECT_RATE_THRESHOLD",
+        "0.05",
+        "Share of rejected rows above which a load's blocking check fails.",
+    ),
+    Setting(
+        "PLATFORM_TIMEZONE",
+        "UTC",
+        "IANA timezone of schedules (documented; schedules are built with it at load time).",
+    ),
+    Setting(
+        "DAGSTER_WEBSERVER_URL",
+        "http://127.0.0.1:3000",
+        "Base URL of the UI, used for links in asset metadata.",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def env(name: str) -> EnvVar:
+    """The ``EnvVar`` for a declared setting (fails fast on a typo)."""
+    if name not in _BY_NAME:
+        raise KeyError(f"unknown setting {name!r}; declare it in platform_shared.settings")
+    return EnvVar(name)
+
+
+def default(name: str) -> str:
+    return _BY_NAME[name].default
+
+
+def current(name: str) -> str:
+    """The value in this process's environment, or the declared default."""
+    return os.environ.get(name) or _BY_NAME[name].default
+
+
+def with_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``environ`` with every unset setting filled with its default."""
+    merged = dict(environ)
+    for s in SETTINGS:
+        if not merged.get(s.name):
+            merged[s.name] = s.default
+    return merged

@@ -1,0 +1,45 @@
+"""Input validation done before any SQL or file access.
+
+Untrusted values (file names from the landing folder, partition keys from run tags) are
+checked here and rejected with a message that says why; callers log it and move on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class UnsafeInputError(ValueError):
+    """A value that must not reach SQL or the file system."""
+
+
+def parse_partition_date(key: str) -> dt.date:
+    """A daily partition key ``YYYY-MM-DD`` as a date, or ``UnsafeInputError``."""
+    if not isinstance(key, str) or not _DATE.fullmatch(key):
+        raise UnsafeInputError(f"partition key {key!r} is not a YYYY-MM-DD date")
+    try:
+        return dt.date.fromisoformat(key)
+    except ValueError as exc:
+        raise UnsafeInputError(f"partition key {key!r} is not a valid date: {exc}") from exc
+
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """``root / relative`` if it stays inside ``root`` once symlinks are resolved.
+
+    Rejects absolute paths, ``..`` components, control characters (newlines in a name
+    would forge log lines) and symlinks that point outside the folder.
+    """
+    if not relative or any(ord(ch) < 32 or ord(ch) == 127 for ch in relative):
+        raise UnsafeInputError(f"file name {relative!r} is empty or has control characters")
+    candidate = Path(relative)
+    if candidate.is_absolute() or ".." in candidate.parts:
+        raise UnsafeInputError(f"file name {relative!r} escapes the landing folder")
+    root_resolved = root.resolve()
+    resolved = (root / candidate).resolve()
+    if not resolved.is_relative_to(root_resolved):
+        raise UnsafeInputError(f"file {relative!r} resolves outside the landing folder")
+    return resolved
