@@ -1,0 +1,78 @@
+# Every verb a team member needs. `make setup` is idempotent and cheap to re-run, so the
+# other verbs depend on it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV_VERSION := 0.13.8
+# uv from PATH, else a private copy installed with the machine's Python.
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
+PYTEST := $(UV) run --frozen pytest
+
+.PHONY: help setup dev sample-data test test-unit test-system lint fmt typecheck up down \
+        deploy bench new-location clean $(addprefix test-,$(LOCATIONS))
+
+help:  ## list the verbs
+	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+setup: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## install the dev environment and one environment per location
+	$(UV) sync --frozen
+	@for loc in $(LOCATIONS); do \
+	  bash deploy/docker/install.sh $$loc .venvs/$$loc || exit 1; \
+	done
+
+dev: setup  ## run the local stack (code servers, daemon, webserver on 127.0.0.1:3000)
+	$(UV) run --frozen platform-stack dev
+
+sample-data: setup  ## write sample landing files (ARGS="--days 30 --rows 100000")
+	$(UV) run --frozen platform-stack sample-data $(ARGS)
+
+test: setup  ## the whole suite: unit, location, deploy, system and fault tests
+	$(PYTEST) $(ARGS)
+
+test-unit: setup  ## everything but the tests that start real processes
+	$(PYTEST) -m "not system and not faults" $(ARGS)
+
+test-system: setup  ## only the tests that start the real topology
+	$(PYTEST) -m "system or faults" $(ARGS)
+
+$(addprefix test-,$(LOCATIONS)): test-%: setup  ## one location's tests (e.g. make test-ingestion)
+	$(PYTEST) locations/$* $(ARGS)
+
+lint: setup  ## ruff and pyright, configured once in pyproject.toml
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen pyright
+
+fmt: setup  ## format and autofix
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+up:  ## the full stack in Docker (needs .env: cp .env.example .env)
+	docker compose up --build -d
+
+down:  ## stop the Docker stack (data volumes are kept)
+	docker compose down
+
+deploy: setup  ## rebuild and reload one team's location: make deploy LOCATION=<name>
+	@if [ -z "$(LOCATION)" ] || ! echo " $(LOCATIONS) " | grep -q " $(LOCATION) "; then \
+	  echo "unknown location '$(LOCATION)'; use LOCATION=<one of: $(LOCATIONS)>" >&2; exit 2; fi
+	docker compose build $(LOCATION)
+	docker compose up -d --no-deps $(LOCATION)
+	$(UV) run --frozen platform-stack reload $(LOCATION) --url $${DAGSTER_WEBSERVER_URL:-http://127.0.0.1:3000}
+
+bench: setup  ## benchmark suite (ARGS="--scale small")
+	$(UV) run --frozen python -m platform_stack.bench $(ARGS)
+
+new-location: setup  ## scaffold a fourth team's location: make new-location NAME=<name>
+	@test -n "$(NAME)" || { echo "usage: make new-location NAME=<name>" >&2; exit 2; }
+	$(UV) run --frozen platform-stack new-location $(NAME)
+	$(UV) lock
+	$(MAKE) setup
+
+clean:  ## remove environments and local data (keeps sources)
+	rm -rf .venv .venvs .tools .dagster_home data

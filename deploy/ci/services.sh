@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Provide the services the test suite needs on a Debian/Ubuntu machine: PostgreSQL 15
+# (installed and started when absent or stopped) and Chromium for the UI tests. Source it
+# to get the DAGSTER_POSTGRES_* variables of a role that may create test databases:
+#   source deploy/ci/services.sh
+set -euo pipefail
+
+_apt_install() {
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/15/bin/postgres >/dev/null 2>&1; then
+  echo "installing PostgreSQL 15" >&2
+  _apt_install postgresql-15
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing Chromium" >&2
+  _apt_install chromium
+fi
+
+if ! pg_lsclusters -h 2>/dev/null | grep -q '^15 \+main'; then
+  pg_createcluster 15 main >/dev/null
+fi
+if ! pg_lsclusters -h | grep -q '^15 \+main .* online'; then
+  pg_ctlcluster 15 main start
+fi
+
+PG_PORT=$(pg_lsclusters -h | awk '$1 == "15" && $2 == "main" {print $3}')
+export DAGSTER_POSTGRES_HOST=127.0.0.1
+export DAGSTER_POSTGRES_PORT="$PG_PORT"
+export DAGSTER_POSTGRES_USER=dagster_ci
+export DAGSTER_POSTGRES_DB=dagster_ci
+# A fresh password per run: nothing secret is committed, and the tests grep logs for it.
+DAGSTER_POSTGRES_PASSWORD="ci-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export DAGSTER_POSTGRES_PASSWORD
+
+_psql() { (cd / && su postgres -c "psql -v ON_ERROR_STOP=1 -qtA -p $PG_PORT $*") ; }
+if [ "$(id -u)" -ne 0 ]; then _psql() { sudo -u postgres psql -v ON_ERROR_STOP=1 -qtA -p "$PG_PORT" "$@"; }; fi
+if [ "$(_psql -c "\"SELECT 1 FROM pg_roles WHERE rolname = '$DAGSTER_POSTGRES_USER'\"")" != "1" ]; then
+  _psql -c "\"CREATE ROLE $DAGSTER_POSTGRES_USER LOGIN CREATEDB\""
+fi
+_psql -c "\"ALTER ROLE $DAGSTER_POSTGRES_USER PASSWORD '$DAGSTER_POSTGRES_PASSWORD'\""
+if [ "$(_psql -c "\"SELECT 1 FROM pg_database WHERE datname = '$DAGSTER_POSTGRES_DB'\"")" != "1" ]; then
+  _psql -c "\"CREATE DATABASE $DAGSTER_POSTGRES_DB OWNER $DAGSTER_POSTGRES_USER\""
+fi
+echo "PostgreSQL 15 ready on 127.0.0.1:$PG_PORT (role $DAGSTER_POSTGRES_USER)" >&2

@@ -1,0 +1,1 @@
+"""Operator tooling: the local topology, sample data and location reloads."""

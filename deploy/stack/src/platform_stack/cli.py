@@ -1,0 +1,198 @@
+"""``platform-stack``: run the local stack, write sample data, restart or reload a location."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from platform_shared.settings import current
+from platform_stack.sample_data import SampleSpec, generate
+from platform_stack.topology import StartupError, Topology, reload_location, wait_until
+from platform_stack.workspace import read_locations
+
+# Fixed ports on the local stack so a second terminal (restart, reload) can find them.
+FIRST_CODE_SERVER_PORT = 4001
+
+
+def _environ(root: Path) -> dict[str, str]:
+    """Process environment over the repository's ``.env`` (the process wins)."""
+    file_values = {k: v for k, v in dotenv_values(root / ".env").items() if v is not None}
+    return {**file_values, **os.environ}
+
+
+def _has_landing_files(landing: Path) -> bool:
+    return landing.exists() and any(landing.rglob("*.csv"))
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    environ = _environ(root)
+    locations = read_locations(root / "workspace.yaml")
+    topology = Topology(
+        root=root,
+        home=Path(args.home or root / ".dagster_home"),
+        environ=environ,
+        webserver_port=args.port,
+        code_server_ports={loc.name: FIRST_CODE_SERVER_PORT + i for i, loc in enumerate(locations)},
+    )
+    landing = root / environ.get("LANDING_DIR", current("LANDING_DIR"))
+    if not _has_landing_files(landing):
+        print(f"First start: writing sample data into {landing}", flush=True)
+        generate(landing, SampleSpec(bad_fraction=0.01))
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    print("Starting code servers, daemon and webserver...", flush=True)
+    try:
+        topology.start()
+    except StartupError as exc:
+        print(f"The stack did not start:\n{exc}", file=sys.stderr)
+        return 1
+    print(
+        f"\nDagster UI: {topology.webserver_url}  (instance: {topology.storage}, "
+        f"home: {topology.home})\nLogs: {topology.log_dir}\n"
+        "Sensors are on: landing files flow through ingestion, transformation and "
+        "analytics.\nCtrl-C stops every process.",
+        flush=True,
+    )
+    try:
+        while not stopping:
+            time.sleep(1)
+            _supervise(topology)
+    finally:
+        print("\nStopping...", flush=True)
+        topology.stop()
+    return 0
+
+
+def _supervise(topology: Topology) -> None:
+    """Restart any process that exited, as the compose stack's restart policy would.
+
+    This is also how `platform-stack restart` works: it stops one code server and this
+    loop brings it back with the new code.
+    """
+    for name, proc in list(topology.processes.items()):
+        if proc.alive():
+            continue
+        print(f"{name} exited; restarting it", flush=True)
+        try:
+            if name in {loc.name for loc in topology.locations}:
+                topology.start_location(name)
+            else:
+                proc.start(topology.root)
+                topology.write_state()
+        except StartupError as exc:
+            print(f"{name} failed to restart: {exc}", file=sys.stderr, flush=True)
+
+
+def _state(root: Path, home: str | None) -> dict:
+    state_file = Path(home or root / ".dagster_home") / "stack.json"
+    if not state_file.exists():
+        raise SystemExit("the local stack is not running (start it with `make dev`)")
+    return json.loads(state_file.read_text())
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    """Redeploy one location on the local stack: restart its code server, then reload."""
+    root = Path(args.root).resolve()
+    names = [loc.name for loc in read_locations(root / "workspace.yaml")]
+    if args.location not in names:
+        print(f"unknown location {args.location!r}; locations: {', '.join(names)}", file=sys.stderr)
+        return 2
+    state = _state(root, args.home)
+    pid = state["processes"].get(args.location)
+    if pid:
+        os.kill(pid, signal.SIGTERM)  # graceful: in-flight runs of the location finish
+
+        def replaced() -> bool:
+            new = _state(root, args.home)["processes"].get(args.location)
+            return bool(new) and new != pid
+
+        wait_until(replaced, 120, f"restarted code server {args.location}", interval=0.5)
+    reload_location(state["webserver_url"], args.location)
+    print(f"{args.location} restarted and reloaded", flush=True)
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    reload_location(args.url, args.location)
+    print(f"{args.location} reloaded in {args.url}", flush=True)
+    return 0
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    spec = SampleSpec(
+        start=dt.date.fromisoformat(args.start),
+        days=args.days,
+        sales_rows=args.rows,
+        customers=args.customers,
+        products=args.products,
+        seed=args.seed,
+        bad_fraction=args.bad_fraction,
+    )
+    out = Path(args.out or current("LANDING_DIR"))
+    started = time.perf_counter()
+    files = generate(out, spec, progress=True)
+    print(
+        f"wrote {len(files)} files ({args.rows:,} sales rows) into {out} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="platform-stack", description=__doc__)
+    parser.add_argument("--root", default=".", help="repository root (default: current folder)")
+    parser.add_argument("--home", default=None, help="instance home (default: ROOT/.dagster_home)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the local stack in the foreground")
+    dev.add_argument("--port", type=int, default=3000, help="webserver port on 127.0.0.1")
+    dev.set_defaults(func=cmd_dev)
+
+    restart = sub.add_parser("restart", help="restart and reload one location on the local stack")
+    restart.add_argument("location")
+    restart.set_defaults(func=cmd_restart)
+
+    reload = sub.add_parser("reload", help="reload one location in a running webserver")
+    reload.add_argument("location")
+    reload.add_argument("--url", default="http://127.0.0.1:3000")
+    reload.set_defaults(func=cmd_reload)
+
+    sample = sub.add_parser("sample-data", help="write deterministic landing files")
+    sample.add_argument("--out", default=None, help="landing folder (default: LANDING_DIR)")
+    sample.add_argument("--start", default="2025-01-01")
+    sample.add_argument("--days", type=int, default=7)
+    sample.add_argument("--rows", type=int, default=2100, help="total sales rows")
+    sample.add_argument("--customers", type=int, default=200)
+    sample.add_argument("--products", type=int, default=50)
+    sample.add_argument("--seed", type=int, default=42)
+    sample.add_argument(
+        "--bad-fraction", type=float, default=0.0, help="share of deliberately malformed rows"
+    )
+    sample.set_defaults(func=cmd_sample_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""Deterministic sample landing files, generated inside DuckDB.
+
+Rows are derived from ``hash(seed, row number)`` rather than a random generator, so the
+same seed gives the same files whatever the thread count, and a day's file can be
+written without generating the others. Every file is written under a temporary name and
+renamed, exactly as a well-behaved feed delivers it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+SALES_HEADER = "sale_id,order_id,customer_id,product_id,quantity,unit_price,sale_ts"
+ORDERS_HEADER = "order_id,customer_id,order_ts,status"
+CUSTOMERS_HEADER = "customer_id,name,email,region,signup_date"
+PRODUCTS_HEADER = "product_id,name,category,unit_price"
+LINES_PER_ORDER = 3
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    start: dt.date = dt.date(2025, 1, 1)
+    days: int = 7
+    sales_rows: int = 2100
+    customers: int = 200
+    products: int = 50
+    seed: int = 42
+    bad_fraction: float = 0.0
+
+    @property
+    def sales_per_day(self) -> int:
+        return max(1, self.sales_rows // self.days)
+
+    def dates(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range(self.days)]
+
+
+def _u(expr: str, salt: int, seed: int) -> str:
+    """SQL for a uniform number in [0, 1) derived from ``expr``."""
+    return f"((hash({expr}, {seed}, {salt}) % 1000000)::DOUBLE / 1000000)"
+
+
+def _bad(expr: str, spec: SampleSpec) -> str:
+    """SQL predicate that picks ``bad_fraction`` of the rows, deterministically."""
+    if spec.bad_fraction <= 0:
+        return "FALSE"
+    return f"{_u(expr, 99, spec.seed)} < {float(spec.bad_fraction)}"
+
+
+def _copy_lines(conn: duckdb.DuckDBPyConnection, header: str, body_sql: str, target: Path) -> None:
+    """Write ``header`` then the ``line`` column of ``body_sql`` to ``target`` atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    conn.execute(
+        f"""
+        COPY (
+            SELECT line FROM (
+                SELECT 0 AS part, 0 AS n, ? AS line
+                UNION ALL
+                SELECT 1 AS part, n, line FROM ({body_sql})
+            )
+            ORDER BY part, n
+        ) TO '{tmp.as_posix()}' (FORMAT csv, HEADER false, DELIMITER '\t', QUOTE '')
+        """,
+        [header],
+    )
+    os.replace(tmp, target)
+
+
+def _reference_files(conn: duckdb.DuckDBPyConnection, spec: SampleSpec, out: Path) -> None:
+    s = spec.seed
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sample_products AS
+        SELECT
+            i AS product_id,
+            'Product ' || i AS name,
+            ['books', 'games', 'garden', 'kitchen', 'office', 'toys'][
+                1 + (hash(i, {s}, 1) % 6)::INT] AS category,
+            round(2 + {_u("i", 2, s)} * 198, 2)::DECIMAL(12, 2) AS unit_price
+        FROM range(1, {spec.products + 1}) t(i)
+        """
+    )
+    region = f"['US', 'EU', 'APAC'][1 + (hash(i, {s}, 3) % 3)::INT]"
+    bad = _bad("i", spec)
+    _copy_lines(
+        conn,
+        CUSTOMERS_HEADER,
+        f"""
+        SELECT i AS n, concat_ws(',',
+            i,
+            'Customer ' || i,
+            CASE WHEN {bad} AND i % 2 = 0 THEN 'customer' || i || '.example.com'
+                 ELSE 'customer' || i || '@example.com' END,
+            CASE WHEN {bad} AND i % 2 = 1 THEN 'LATAM' ELSE {region} END,
+            DATE '2023-01-01' + (hash(i, {s}, 4) % 700)::INT
+        ) AS line
+        FROM range(1, {spec.customers + 1}) t(i)
+        """,
+        out / "customers.csv",
+    )
+    _copy_lines(
+        conn,
+        PRODUCTS_HEADER,
+        """
+        SELECT product_id AS n,
+               concat_ws(',', product_id, name, category, unit_price) AS line
+        FROM sample_products
+        """,
+        out / "products.csv",
+    )
+
+
+def _daily_files(
+    conn: duckdb.DuckDBPyConnection, spec: SampleSpec, out: Path, day_index: int
+) -> None:
+    s, per_day = spec.seed, spec.sales_per_day
+    day = spec.start + dt.timedelta(days=day_index)
+    orders_per_day = -(-per_day // LINES_PER_ORDER)
+    first_sale = day_index * per_day + 1
+    first_order = day_index * orders_per_day + 1
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE day_sales AS
+        SELECT
+            {first_sale} + i AS sale_id,
+            {first_order} + i // {LINES_PER_ORDER} AS order_id,
+            1 + hash({first_order} + i // {LINES_PER_ORDER}, {s}, 5)
+                % {spec.customers} AS customer_id,
+            1 + hash({first_sale} + i, {s}, 6) % {spec.products} AS product_id,
+            1 + (hash({first_sale} + i, {s}, 7) % 5)::INT AS quantity,
+            TIMESTAMP '{day.isoformat()} 00:00:00'
+                + to_seconds((hash({first_order} + i // {LINES_PER_ORDER}, {s}, 8)
+                              % 86000)::BIGINT) AS sale_ts
+        FROM range({per_day}) t(i)
+        """
+    )
+    # A fraction of lines is broken on purpose, one defect kind per line: a negative
+    # quantity, an unparseable timestamp, a missing id, a short row.
+    bad = _bad("sale_id", spec)
+    _copy_lines(
+        conn,
+        SALES_HEADER,
+        f"""
+        SELECT sale_id AS n,
+            CASE WHEN NOT ({bad}) THEN concat_ws(',', sale_id, order_id, customer_id,
+                        product_id, quantity, unit_price, ts)
+                 WHEN sale_id % 4 = 0 THEN concat_ws(',', sale_id, order_id, customer_id,
+                        product_id, -quantity, unit_price, ts)
+                 WHEN sale_id % 4 = 1 THEN concat_ws(',', sale_id, order_id, customer_id,
+                        product_id, quantity, unit_price, 'yesterday-ish')
+                 WHEN sale_id % 4 = 2 THEN concat_ws(',', '', order_id, customer_id,
+                        product_id, quantity, unit_price, ts)
+                 ELSE concat_ws(',', sale_id, order_id, customer_id, product_id)
+            END AS line
+        FROM (
+            SELECT d.*, p.unit_price, strftime(d.sale_ts, '%Y-%m-%d %H:%M:%S') AS ts
+            FROM day_sales d JOIN sample_products p USING (product_id)
+        )
+        """,
+        out / "sales" / f"{day.isoformat()}.csv",
+    )
+    _copy_lines(
+        conn,
+        ORDERS_HEADER,
+        f"""
+        SELECT order_id AS n, concat_ws(',', order_id, any_value(customer_id),
+            strftime(min(sale_ts), '%Y-%m-%d %H:%M:%S'),
+            CASE WHEN hash(order_id, {s}, 9) % 20 = 0 THEN 'cancelled' ELSE 'completed' END
+        ) AS line
+        FROM day_sales GROUP BY order_id
+        """,
+        out / "orders" / f"{day.isoformat()}.csv",
+    )
+
+
+def generate(out: Path, spec: SampleSpec, *, progress: bool = False) -> list[Path]:
+    """Write reference files and one orders and one sales file per day into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as conn:
+        _reference_files(conn, spec, out)
+        for i in range(spec.days):
+            _daily_files(conn, spec, out, i)
+            if progress and (i + 1) % max(1, spec.days // 10) == 0:
+                print(f"  {i + 1}/{spec.days} days written", flush=True)
+    files = [out / "customers.csv", out / "products.csv"]
+    for day in spec.dates():
+        files += [out / "orders" / f"{day}.csv", out / "sales" / f"{day}.csv"]
+    return files

@@ -1,0 +1,399 @@
+"""Start and stop the platform's processes on one machine.
+
+The same topology as the compose file: one ``dagster code-server`` per location, each
+from that location's own environment, plus the webserver and the daemon from the host
+environment, all sharing one instance home. The local stack (``platform-stack dev``) and
+the system-test fixtures both drive this class, so there is one definition of "start the
+platform" to keep working.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster._grpc.client import DagsterGrpcClient
+
+from platform_shared.settings import with_defaults
+from platform_stack.instance import prepare_home
+from platform_stack.workspace import Location, read_locations
+
+HOST = "127.0.0.1"
+
+
+class StartupError(RuntimeError):
+    """A process did not become ready; the message includes the tail of its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, cwd: Path) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        # A session of its own: Ctrl-C in the terminal reaches the supervisor only, which
+        # then stops every process in order instead of all of them dying at once.
+        self.popen = subprocess.Popen(
+            self.argv,
+            cwd=cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen else None
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: int, *, group: bool) -> None:
+        if not self.alive() or self.popen is None:
+            return
+        try:
+            if group:
+                os.killpg(self.popen.pid, sig)
+            else:
+                self.popen.send_signal(sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout: float = 20.0, *, group: bool = True) -> None:
+        """SIGTERM, then SIGKILL after ``timeout``; ``group`` includes its children."""
+        if self.popen is None:
+            return
+        self.signal(signal.SIGTERM, group=group)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL, group=group)
+            self.popen.wait(10)
+        if group:
+            # Run workers outlive their code server by design; at shutdown the rest of the
+            # group goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+@dataclass
+class Topology:
+    """The processes of one platform instance.
+
+    ``root`` is the repository (workspace.yaml, dagster.yaml, location environments in
+    ``envs_dir``); ``home`` the instance home; ``environ`` the base environment (settings
+    and ``DAGSTER_POSTGRES_*`` come from it).
+    """
+
+    root: Path
+    home: Path
+    environ: Mapping[str, str]
+    webserver_port: int = 3000
+    code_server_ports: Mapping[str, int] = field(default_factory=dict)
+    envs_dir: Path | None = None
+    host_bin: Path = field(default_factory=lambda: Path(sys.executable).parent)
+    log_dir: Path | None = None
+    storage: str = ""
+    locations: list[Location] = field(default_factory=list)
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+        self.home = self.home.resolve()
+        self.envs_dir = (self.envs_dir or self.root / ".venvs").resolve()
+        self.log_dir = (self.log_dir or self.home / "logs").resolve()
+        self.locations = read_locations(self.root / "workspace.yaml")
+
+    # -- environment -------------------------------------------------------------------
+
+    @property
+    def webserver_url(self) -> str:
+        return f"http://{HOST}:{self.webserver_port}"
+
+    def base_env(self) -> dict[str, str]:
+        env = with_defaults(self.environ)
+        env["DAGSTER_HOME"] = str(self.home)
+        env.setdefault("DAGSTER_WEBSERVER_URL", self.webserver_url)
+        env["DAGSTER_WEBSERVER_URL"] = self.webserver_url
+        for loc in self.locations:
+            env[loc.host_var] = HOST
+            env[loc.port_var] = str(self.port_of(loc.name))
+        return env
+
+    def port_of(self, location: str) -> int:
+        if location not in self.code_server_ports:
+            raise KeyError(f"no port assigned to location {location!r}")
+        return self.code_server_ports[location]
+
+    def location_bin(self, location: str) -> Path:
+        assert self.envs_dir is not None
+        return self.envs_dir / location / "bin"
+
+    # -- process definitions -----------------------------------------------------------
+
+    def _code_server(self, loc: Location) -> Process:
+        bin_dir = self.location_bin(loc.name)
+        if not (bin_dir / "dagster").exists():
+            raise StartupError(
+                f"no environment for location {loc.name!r} in {bin_dir.parent}: run `make setup`"
+            )
+        env = self.base_env()
+        # Run workers are spawned by the code server with `dagster` from PATH: it must be
+        # this location's environment, not the host's.
+        env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        env["VIRTUAL_ENV"] = str(bin_dir.parent)
+        argv = [
+            str(bin_dir / "dagster"),
+            "code-server",
+            "start",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port_of(loc.name)),
+            "--module-name",
+            loc.module,
+            "--location-name",
+            loc.name,
+            "--use-python-environment-entry-point",
+        ]
+        assert self.log_dir is not None
+        return Process(loc.name, argv, env, self.log_dir / f"{loc.name}.log")
+
+    def _host_process(self, name: str, argv: list[str]) -> Process:
+        env = self.base_env()
+        env["PATH"] = f"{self.host_bin}{os.pathsep}{env.get('PATH', '')}"
+        assert self.log_dir is not None
+        return Process(
+            name, [str(self.host_bin / argv[0]), *argv[1:]], env, self.log_dir / f"{name}.log"
+        )
+
+    def _webserver(self) -> Process:
+        return self._host_process(
+            "webserver",
+            [
+                "dagster-webserver",
+                "--host",
+                HOST,
+                "--port",
+                str(self.webserver_port),
+                "--workspace",
+                str(self.root / "workspace.yaml"),
+            ],
+        )
+
+    def _daemon(self) -> Process:
+        return self._host_process(
+            "daemon",
+            [
+                "dagster-daemon",
+                "run",
+                "--workspace",
+                str(self.root / "workspace.yaml"),
+            ],
+        )
+
+    # -- readiness ---------------------------------------------------------------------
+
+    def code_server_serving(self, location: str) -> bool:
+        try:
+            client = DagsterGrpcClient(host=HOST, port=self.port_of(location))
+            return client.health_check_query() == "SERVING"
+        except Exception:
+            return False
+
+    def graphql(self, query: str, variables: Mapping[str, object] | None = None) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(  # noqa: S310 (always our own http URL)
+            f"{self.webserver_url}/graphql",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            payload = json.loads(response.read())
+        if payload.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {payload['errors']}")
+        return payload["data"]
+
+    def location_statuses(self) -> dict[str, str]:
+        """Location name to ``LOADED``/``LOADING``/``ERROR`` as the webserver sees it."""
+        data = self.graphql(
+            """{ workspaceOrError { ... on Workspace { locationEntries {
+                   name loadStatus locationOrLoadError { __typename } } } } }"""
+        )
+        statuses = {}
+        for entry in data["workspaceOrError"]["locationEntries"]:
+            kind = (entry.get("locationOrLoadError") or {}).get("__typename")
+            statuses[entry["name"]] = "ERROR" if kind == "PythonError" else entry["loadStatus"]
+        return statuses
+
+    def webserver_ready(self) -> bool:
+        try:
+            statuses = self.location_statuses()
+        except (OSError, urllib.error.URLError, RuntimeError, KeyError):
+            return False
+        names = {loc.name for loc in self.locations}
+        return names <= statuses.keys() and all(statuses[n] == "LOADED" for n in names)
+
+    def daemon_healthy(self) -> bool:
+        try:
+            data = self.graphql(
+                "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy } } } }"
+            )
+        except (OSError, urllib.error.URLError, RuntimeError):
+            return False
+        statuses = data["instance"]["daemonHealth"]["allDaemonStatuses"]
+        wanted = {"SENSOR", "SCHEDULER", "QUEUED_RUN_COORDINATOR"}
+        healthy = {s["daemonType"] for s in statuses if s["healthy"]}
+        return wanted <= healthy
+
+    def _await(self, proc: Process, check: Callable[[], bool], timeout: float, what: str) -> None:
+        def ready() -> bool:
+            if not proc.alive():
+                raise StartupError(f"{proc.name} exited while starting:\n{proc.log_tail()}")
+            return check()
+
+        try:
+            wait_until(ready, timeout, what)
+        except TimeoutError as exc:
+            raise StartupError(f"{exc}\n--- {proc.name} log ---\n{proc.log_tail()}") from exc
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def assign_ports(self) -> None:
+        ports = dict(self.code_server_ports)
+        for loc in self.locations:
+            ports.setdefault(loc.name, free_port())
+        self.code_server_ports = ports
+
+    def start(self, timeout: float = 180.0) -> None:
+        """Start everything and return once the webserver serves every location loaded
+        and the daemon reports healthy; on failure stop what was started and raise."""
+        self.assign_ports()
+        self.storage = prepare_home(self.home, self.root / "dagster.yaml", self.base_env())
+        try:
+            for loc in self.locations:
+                self.start_location(loc.name, wait=False)
+            for loc in self.locations:
+                self._await(
+                    self.processes[loc.name],
+                    lambda n=loc.name: self.code_server_serving(n),
+                    timeout,
+                    f"code server {loc.name}",
+                )
+            self.processes["daemon"] = self._daemon()
+            self.processes["webserver"] = self._webserver()
+            self.processes["daemon"].start(self.root)
+            self.processes["webserver"].start(self.root)
+            self._await(
+                self.processes["webserver"],
+                self.webserver_ready,
+                timeout,
+                "webserver with every location loaded",
+            )
+            self._await(self.processes["daemon"], self.daemon_healthy, timeout, "daemon")
+        except BaseException:
+            self.stop()
+            raise
+        self.write_state()
+
+    def start_location(self, name: str, *, wait: bool = True, timeout: float = 120.0) -> None:
+        loc = next((loc for loc in self.locations if loc.name == name), None)
+        if loc is None:
+            raise KeyError(f"unknown location {name!r}")
+        proc = self._code_server(loc)
+        proc.start(self.root)
+        self.processes[name] = proc
+        if wait:
+            self._await(
+                proc, lambda: self.code_server_serving(name), timeout, f"code server {name}"
+            )
+        self.write_state()
+
+    def restart_location(self, name: str, *, timeout: float = 120.0) -> None:
+        """Graceful stop of one code server (its in-flight runs continue), then start."""
+        proc = self.processes[name]
+        proc.stop(group=False)
+        self.start_location(name, timeout=timeout)
+
+    def reload_location(self, name: str) -> None:
+        """Ask the webserver (and through the instance, the daemon) to reload ``name``."""
+        reload_location(self.webserver_url, name)
+
+    def stop(self) -> None:
+        # Webserver and daemon first so nothing launches into a stopping code server.
+        order = ["webserver", "daemon"] + [loc.name for loc in self.locations]
+        for name in order:
+            proc = self.processes.get(name)
+            if proc:
+                proc.stop()
+        self.processes.clear()
+        state = self.home / "stack.json"
+        state.unlink(missing_ok=True)
+
+    def write_state(self) -> None:
+        """Pids and ports of the running processes, for `platform-stack restart`."""
+        state = {
+            "webserver_url": self.webserver_url,
+            "processes": {n: p.pid for n, p in self.processes.items() if p.alive()},
+            "ports": dict(self.code_server_ports),
+        }
+        (self.home / "stack.json").write_text(json.dumps(state, indent=2))
+
+    def __enter__(self) -> Topology:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def reload_location(webserver_url: str, name: str) -> None:
+    """Reload a location through the GraphQL client, raising with the server's reason."""
+    from urllib.parse import urlparse
+
+    from dagster_graphql import DagsterGraphQLClient, ReloadRepositoryLocationStatus
+
+    url = urlparse(webserver_url)
+    client = DagsterGraphQLClient(url.hostname or HOST, port_number=url.port, timeout=120)
+    info = client.reload_repository_location(name)
+    if info.status != ReloadRepositoryLocationStatus.SUCCESS:
+        raise RuntimeError(f"reloading {name} failed: {info.failure_type}: {info.message}")
