@@ -106,7 +106,7 @@ def test_failing_rows_check_reports_count_and_sample(tmp_path: Path) -> None:
 
 
 def test_partition_ranges_are_bounded_and_cover_every_key() -> None:
-    keys = daily_partitions.get_partition_keys()[:365]
+    keys = list(daily_partitions.get_partition_keys()[:365])
     scattered = keys[0:10] + keys[20:30] + keys[31:40] + keys[100:365]
     ranges = partition_ranges(scattered, daily_partitions, max_ranges=2)
     assert ranges == [
