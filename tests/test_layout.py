@@ -1,0 +1,104 @@
+"""The repository's layout tells its architecture; these tests keep it that way."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+from dagster import Definitions
+
+from platform_shared.settings import SETTINGS
+from platform_stack.workspace import read_locations
+
+ROOT_ENTRIES = [
+    "locations",
+    "shared",
+    "deploy",
+    "tests",
+    "workspace.yaml",
+    "dagster.yaml",
+    "docker-compose.yml",
+    "Makefile",
+    "README.md",
+]
+
+
+@pytest.fixture(scope="module")
+def root(pytestconfig: pytest.Config) -> Path:
+    return pytestconfig.rootpath
+
+
+@pytest.fixture(scope="module")
+def location_names(root: Path) -> list[str]:
+    return [loc.name for loc in read_locations(root / "workspace.yaml")]
+
+
+def _python_files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*.py") if "__pycache__" not in p.parts]
+
+
+def test_top_level_layout(root: Path, location_names: list[str]) -> None:
+    assert [e for e in ROOT_ENTRIES if not (root / e).exists()] == []
+    folders = sorted(p.name for p in (root / "locations").iterdir() if p.is_dir())
+    assert folders == sorted(location_names)
+
+
+def test_locations_never_import_each_other(root: Path, location_names: list[str]) -> None:
+    offenders = []
+    for name in location_names:
+        others = set(location_names) - {name}
+        for path in _python_files(root / "locations" / name / "src"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                modules: list[str] = []
+                if isinstance(node, ast.Import):
+                    modules = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    modules = [node.module]
+                offenders += [
+                    f"{path.relative_to(root)} imports {m}"
+                    for m in modules
+                    if m.split(".")[0] in others
+                ]
+    assert offenders == []
+
+
+def test_definitions_modules_are_short(root: Path, location_names: list[str]) -> None:
+    for name in location_names:
+        module = root / "locations" / name / "src" / name / "definitions.py"
+        code_lines = [
+            line
+            for line in module.read_text().splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+        assert len(code_lines) <= 60, f"{module} has {len(code_lines)} lines"
+
+
+def _definitions(name: str) -> Definitions:
+    module = __import__(f"{name}.definitions", fromlist=["defs"])
+    return module.defs
+
+
+def test_asset_keys_and_tables_carry_the_location_name(location_names: list[str]) -> None:
+    for name in location_names:
+        graph = _definitions(name).resolve_asset_graph()
+        for key in graph.get_all_asset_keys():
+            node = graph.get(key)
+            if node.is_materializable:
+                assert key.path[0] == name, f"{key.to_user_string()} defined by {name}"
+
+
+def test_no_literal_paths_or_climbing_in_code(root: Path) -> None:
+    defaults = {s.default for s in SETTINGS if "/" in s.default}
+    climbing = re.compile(r"parents\[\d+\]|\.parent\.parent|__file__\)\.parent")
+    offenders = []
+    for folder in [root / "shared" / "src", *(root / "locations").glob("*/src")]:
+        for path in _python_files(folder):
+            if path.name == "settings.py":
+                continue
+            text = path.read_text()
+            offenders += [f"{path}: {d}" for d in defaults if d in text]
+            if climbing.search(text):
+                offenders.append(f"{path}: climbs parent folders")
+    assert offenders == []
