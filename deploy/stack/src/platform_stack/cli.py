@@ -163,9 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the local stack in the foreground")
     dev.add_argument("--port", type=int, default=3000, help="webserver port on 127.0.0.1")
-    dev.add_argument(
-        "--any-ports", action="store_true", help="free ports for code servers (tests)"
-    )
+    dev.add_argument("--any-ports", action="store_true", help="free ports for code servers (tests)")
     dev.set_defaults(func=cmd_dev)
 
     restart = sub.add_parser("restart", help="restart and reload one location on the local stack")

@@ -170,7 +170,9 @@ class Topology:
 
     # -- process definitions -----------------------------------------------------------
 
-    def _code_server(self, loc: Location) -> Process:
+    def _code_server(
+        self, loc: Location, module: str | None = None, extra_env: Mapping[str, str] | None = None
+    ) -> Process:
         bin_dir = self.location_bin(loc.name)
         if not (bin_dir / "dagster").exists():
             raise StartupError(
@@ -181,6 +183,7 @@ class Topology:
         # this location's environment, not the host's.
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(bin_dir.parent)
+        env.update(extra_env or {})
         argv = [
             str(bin_dir / "dagster"),
             "code-server",
@@ -335,11 +338,20 @@ class Topology:
             raise
         self.write_state()
 
-    def start_location(self, name: str, *, wait: bool = True, timeout: float = 120.0) -> None:
+    def start_location(
+        self,
+        name: str,
+        *,
+        wait: bool = True,
+        timeout: float = 120.0,
+        module: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start one code server; ``module``/``extra_env`` serve a changed definition."""
         loc = next((loc for loc in self.locations if loc.name == name), None)
         if loc is None:
             raise KeyError(f"unknown location {name!r}")
-        proc = self._code_server(loc)
+        proc = self._code_server(loc, module, extra_env)
         proc.start(self.root)
         self.processes[name] = proc
         if wait:
@@ -348,11 +360,18 @@ class Topology:
             )
         self.write_state()
 
-    def restart_location(self, name: str, *, timeout: float = 120.0) -> None:
+    def restart_location(
+        self,
+        name: str,
+        *,
+        timeout: float = 120.0,
+        module: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         """Graceful stop of one code server (its in-flight runs continue), then start."""
         proc = self.processes[name]
         proc.stop(group=False)
-        self.start_location(name, timeout=timeout)
+        self.start_location(name, timeout=timeout, module=module, extra_env=extra_env)
 
     def reload_location(self, name: str) -> None:
         """Ask the webserver (and through the instance, the daemon) to reload ``name``."""
