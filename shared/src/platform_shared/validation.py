@@ -17,14 +17,17 @@ class UnsafeInputError(ValueError):
     """A value that must not reach SQL or the file system."""
 
 
-def parse_partition_date(key: str) -> dt.date:
-    """A daily partition key ``YYYY-MM-DD`` as a date, or ``UnsafeInputError``."""
+def parse_partition_date(key: str, what: str = "partition key") -> dt.date:
+    """A ``YYYY-MM-DD`` value (``what`` names it in the error) as a date.
+
+    Raises ``UnsafeInputError`` for anything else.
+    """
     if not isinstance(key, str) or not _DATE.fullmatch(key):
-        raise UnsafeInputError(f"partition key {key!r} is not a YYYY-MM-DD date")
+        raise UnsafeInputError(f"{what} {key!r} is not a YYYY-MM-DD date")
     try:
         return dt.date.fromisoformat(key)
     except ValueError as exc:
-        raise UnsafeInputError(f"partition key {key!r} is not a valid date: {exc}") from exc
+        raise UnsafeInputError(f"{what} {key!r} is not a valid date: {exc}") from exc
 
 
 def resolve_inside(root: Path, relative: str) -> Path:

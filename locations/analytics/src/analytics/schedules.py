@@ -1,0 +1,149 @@
+"""Schedules of the analytics location (cron times in ``PLATFORM_TIMEZONE``).
+
+Running by default (:data:`DEFAULT_RUNNING`): the daily revenue report at 02:30, the
+monthly report at midnight on the 1st, the business-critical refresh on weekdays at
+08:00 and the weekly full rebuild on Mondays at 09:00 -- each one is what a freshness
+policy of :mod:`analytics.assets` relies on, or produces a report for a calendar period.
+
+Stopped by default: the half-hourly and hourly schedules. The upstream sensor already
+rebuilds everything after each transformation load, so on a normal day these would
+rebuild identical tables dozens of times; they are fallbacks to switch on deliberately.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from analytics.assets import ReportConfig, daily_revenue_report
+from analytics.jobs import (
+    analytics_refresh_job,
+    business_critical_job,
+    reports_job,
+    sale_lines_rebuild_job,
+    sales_dashboards_job,
+)
+from platform_shared.settings import current
+
+# Read when the code server loads: a schedule's timezone is part of its definition.
+TIMEZONE = current("PLATFORM_TIMEZONE")
+RUNNING = dg.DefaultScheduleStatus.RUNNING
+STOPPED = dg.DefaultScheduleStatus.STOPPED
+
+
+def report_run_config(report_date: dt.date, lookback_days: int) -> dict[str, Any]:
+    """Run config of a job containing ``daily_revenue_report`` for one window.
+
+    Built through :class:`ReportConfig` so a wrong value fails the tick, not the run.
+    """
+    config = ReportConfig(report_date=report_date.isoformat(), lookback_days=lookback_days)
+    return {"ops": {daily_revenue_report.op.name: {"config": config.model_dump()}}}
+
+
+def _tick_date(context: dg.ScheduleEvaluationContext) -> dt.date:
+    """The calendar date of the tick in the schedule's timezone."""
+    tick = context.scheduled_execution_time
+    zone = ZoneInfo(TIMEZONE)
+    local = tick.replace(tzinfo=zone) if tick.tzinfo is None else tick.astimezone(zone)
+    return local.date()
+
+
+@dg.schedule(
+    job=reports_job,
+    cron_schedule="30 2 * * *",
+    execution_timezone=TIMEZONE,
+    default_status=RUNNING,
+    description=(
+        "Daily at 02:30: the revenue report of the 30 days up to yesterday, once the "
+        "nightly loads are in."
+    ),
+)
+def daily_revenue_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    report_date = _tick_date(context) - dt.timedelta(days=1)
+    return dg.RunRequest(
+        run_config=report_run_config(report_date, lookback_days=30),
+        tags={"analytics/report_date": report_date.isoformat()},
+    )
+
+
+@dg.schedule(
+    job=reports_job,
+    cron_schedule="0 0 1 * *",
+    execution_timezone=TIMEZONE,
+    default_status=RUNNING,
+    description=(
+        "First of the month at midnight: the revenue report of the month that just ended, "
+        "kept in the export folder under its own file names."
+    ),
+)
+def monthly_revenue_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    last_day = _tick_date(context).replace(day=1) - dt.timedelta(days=1)
+    return dg.RunRequest(
+        run_config=report_run_config(last_day, lookback_days=last_day.day),
+        tags={"analytics/report_date": last_day.isoformat()},
+    )
+
+
+business_critical_schedule = dg.ScheduleDefinition(
+    name="business_critical_schedule",
+    job=business_critical_job,
+    cron_schedule="0 8 * * 1-5",
+    execution_timezone=TIMEZONE,
+    default_status=RUNNING,
+    description=(
+        "Weekdays at 08:00: rebuild the business-critical tables before business hours, so "
+        "the 09:00 freshness deadline of sales_summary holds even if an upstream event was "
+        "missed."
+    ),
+)
+
+weekly_review_schedule = dg.ScheduleDefinition(
+    name="weekly_review_schedule",
+    job=analytics_refresh_job,
+    cron_schedule="0 9 * * 1",
+    execution_timezone=TIMEZONE,
+    default_status=RUNNING,
+    description=(
+        "Mondays at 09:00: rebuild every published table ahead of the weekly business "
+        "review (meets the Monday 10:00 deadline of customer_lifetime_value)."
+    ),
+)
+
+half_hourly_dashboards_schedule = dg.ScheduleDefinition(
+    name="half_hourly_dashboards_schedule",
+    job=sales_dashboards_job,
+    cron_schedule="*/30 * * * *",
+    execution_timezone=TIMEZONE,
+    default_status=STOPPED,
+    description=(
+        "Every 30 minutes: rebuild what the sales dashboards read. Stopped by default; "
+        "switch on for a trading peak while upstream tables are written outside Dagster "
+        "(no events for the sensor to see)."
+    ),
+)
+
+hourly_sale_lines_schedule = dg.ScheduleDefinition(
+    name="hourly_sale_lines_schedule",
+    job=sale_lines_rebuild_job,
+    cron_schedule="0 * * * *",
+    execution_timezone=TIMEZONE,
+    default_status=STOPPED,
+    description=(
+        "Hourly: rebuild everything derived from enriched_sales. Stopped by default; the "
+        "polling fallback while transformation_updates_sensor is stopped."
+    ),
+)
+
+SCHEDULES = (
+    daily_revenue_report_schedule,
+    monthly_revenue_report_schedule,
+    business_critical_schedule,
+    weekly_review_schedule,
+    half_hourly_dashboards_schedule,
+    hourly_sale_lines_schedule,
+)
+
+DEFAULT_RUNNING = tuple(s.name for s in SCHEDULES if s.default_status == RUNNING)

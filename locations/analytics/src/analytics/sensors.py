@@ -1,0 +1,84 @@
+"""Cross-location trigger: refresh analytics when transformation's outputs change.
+
+One tick folds every new materialization of the watched assets -- a backfill of many
+partitions of both assets included -- into at most one run request. The run key names
+exactly the upstream events it answers, so a tick evaluated twice (daemon restart before
+the cursor was stored) requests the same key and the daemon launches it once.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from analytics.external import ENRICHED_SALES, REGIONAL_DAILY_SALES
+from analytics.jobs import analytics_refresh_job
+from platform_shared.cross_location import read_materializations, run_key, usable_records
+
+WATCHED = (ENRICHED_SALES, REGIONAL_DAILY_SALES)
+RUN_KEY_PREFIX = "analytics_refresh"
+
+
+def _upstream_runs_in_progress(instance: dg.DagsterInstance, run_ids: set[str]) -> set[str]:
+    """The runs among ``run_ids`` that have not finished yet (runless events have no run)."""
+    ids = sorted(r for r in run_ids if r)
+    if not ids:
+        return set()
+    return {
+        run.run_id for run in instance.get_runs(dg.RunsFilter(run_ids=ids)) if not run.is_finished
+    }
+
+
+@dg.sensor(
+    job=analytics_refresh_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    # Two minutes between evaluations: a transformation backfill lands its partitions
+    # over minutes, and a longer interval folds more of them into one refresh, while
+    # business users still see new data within minutes of the upstream run.
+    minimum_interval_seconds=120,
+    description=(
+        "Requests one analytics refresh for all new materializations of transformation's "
+        "enriched_sales and regional_daily_sales, once the runs that wrote them finished "
+        "and passed their blocking checks."
+    ),
+)
+def transformation_updates_sensor(
+    context: dg.SensorEvaluationContext,
+) -> dg.SensorResult | dg.SkipReason:
+    events = read_materializations(context.instance, WATCHED, context.cursor)
+    if not events.records:
+        return dg.SkipReason("No new materialization of enriched_sales or regional_daily_sales")
+
+    # A run's blocking checks are evaluated after its materializations are recorded:
+    # wait until the upstream runs finish (keeping the cursor where it is) so a failed
+    # check is seen before anything is consumed. It also folds a whole backfill run
+    # into one refresh.
+    in_progress = _upstream_runs_in_progress(context.instance, {r.run_id for r in events.records})
+    if in_progress:
+        return dg.SkipReason(
+            f"Waiting for {len(in_progress)} upstream run(s) to finish: "
+            + ", ".join(sorted(in_progress)[:5])
+        )
+
+    records = usable_records(context.instance, events)
+    if not records:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(
+                f"{len(events.records)} new materialization(s) all came from runs that "
+                "failed a blocking check"
+            ),
+            cursor=events.cursor,
+        )
+    partitions = {r.partition_key for r in records if r.partition_key}
+    context.log.info(
+        f"Requesting a refresh for {len(records)} upstream materialization(s) "
+        f"over {len(partitions)} partition(s)"
+    )
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=run_key(RUN_KEY_PREFIX, records),
+                tags={"analytics/upstream_materializations": str(len(records))},
+            )
+        ],
+        cursor=events.cursor,
+    )

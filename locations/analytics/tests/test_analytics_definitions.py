@@ -1,0 +1,222 @@
+"""The location's definitions: jobs, schedules, freshness, lineage and a real job run."""
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from dagster._core.definitions.freshness import CronFreshnessPolicy, TimeWindowFreshnessPolicy
+
+from analytics import schedules
+from analytics.definitions import defs
+from analytics.external import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
+from platform_shared.partitions import daily_partitions, date_region_partitions
+from platform_shared.settings import current
+
+SALES_SUMMARY = dg.AssetKey(["analytics", "sales_summary"])
+TOP_PRODUCTS = dg.AssetKey(["analytics", "top_products"])
+CLV = dg.AssetKey(["analytics", "customer_lifetime_value"])
+REPORT = dg.AssetKey(["analytics", "daily_revenue_report"])
+REPORT_OP = "analytics__daily_revenue_report"
+TZ = ZoneInfo(schedules.TIMEZONE)
+
+
+def _selected(job_name: str) -> set[dg.AssetKey]:
+    return set(defs.resolve_job_def(job_name).asset_layer.selected_asset_keys)
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+@pytest.mark.parametrize(
+    ("job_name", "expected"),
+    [
+        ("analytics_refresh_job", {SALES_SUMMARY, TOP_PRODUCTS, CLV, REPORT}),
+        ("reports_job", {REPORT}),
+        ("business_critical_job", {SALES_SUMMARY, REPORT}),
+        ("sales_dashboards_job", {SALES_SUMMARY, TOP_PRODUCTS, REPORT}),
+        ("sale_lines_rebuild_job", {SALES_SUMMARY, TOP_PRODUCTS, CLV}),
+    ],
+)
+def test_job_selects_exactly(job_name: str, expected: set[dg.AssetKey]):
+    assert _selected(job_name) == expected
+
+
+def test_jobs_never_select_other_locations_assets():
+    for job in defs.resolve_all_job_defs():
+        assert all(k.path[0] == "analytics" for k in job.asset_layer.selected_asset_keys), job.name
+
+
+@pytest.mark.parametrize(
+    ("name", "cron", "job_name", "status"),
+    [
+        ("daily_revenue_report_schedule", "30 2 * * *", "reports_job", "RUNNING"),
+        ("monthly_revenue_report_schedule", "0 0 1 * *", "reports_job", "RUNNING"),
+        ("business_critical_schedule", "0 8 * * 1-5", "business_critical_job", "RUNNING"),
+        ("weekly_review_schedule", "0 9 * * 1", "analytics_refresh_job", "RUNNING"),
+        ("half_hourly_dashboards_schedule", "*/30 * * * *", "sales_dashboards_job", "STOPPED"),
+        ("hourly_sale_lines_schedule", "0 * * * *", "sale_lines_rebuild_job", "STOPPED"),
+    ],
+)
+def test_schedule(name: str, cron: str, job_name: str, status: str):
+    schedule = defs.resolve_schedule_def(name)
+    assert schedule.cron_schedule == cron
+    assert schedule.job_name == job_name
+    assert schedule.execution_timezone == current("PLATFORM_TIMEZONE")
+    assert schedule.default_status == dg.DefaultScheduleStatus[status]
+    assert schedule.description
+
+
+def test_default_running_schedules_are_listed():
+    assert set(schedules.DEFAULT_RUNNING) == {
+        "daily_revenue_report_schedule",
+        "monthly_revenue_report_schedule",
+        "business_critical_schedule",
+        "weekly_review_schedule",
+    }
+    assert {s.name for s in defs.schedules or []} == {s.name for s in schedules.SCHEDULES}
+
+
+def _run_config(schedule: dg.ScheduleDefinition, tick: dt.datetime) -> Mapping[str, Any]:
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    [request] = schedule.evaluate_tick(context).run_requests or []
+    return request.run_config
+
+
+def test_daily_schedule_reports_on_the_day_before_the_tick():
+    tick = dt.datetime(2024, 3, 4, 2, 30, tzinfo=TZ)
+    assert _run_config(schedules.daily_revenue_report_schedule, tick) == {
+        "ops": {REPORT_OP: {"config": {"report_date": "2024-03-03", "lookback_days": 30}}}
+    }
+    new_year = dt.datetime(2025, 1, 1, 2, 30, tzinfo=TZ)
+    assert _run_config(schedules.daily_revenue_report_schedule, new_year) == {
+        "ops": {REPORT_OP: {"config": {"report_date": "2024-12-31", "lookback_days": 30}}}
+    }
+
+
+def test_daily_schedule_uses_the_schedule_timezone():
+    # 23:30 UTC on 3 March is already 4 March in Tokyo: the day before depends on the zone.
+    tick = dt.datetime(2024, 3, 3, 23, 30, tzinfo=dt.UTC)
+    expected = (tick.astimezone(TZ).date() - dt.timedelta(days=1)).isoformat()
+    config = _run_config(schedules.daily_revenue_report_schedule, tick)
+    assert config["ops"][REPORT_OP]["config"]["report_date"] == expected
+
+
+@pytest.mark.parametrize(
+    ("tick", "report_date", "days"),
+    [
+        (dt.datetime(2024, 3, 1, tzinfo=TZ), "2024-02-29", 29),
+        (dt.datetime(2024, 1, 1, tzinfo=TZ), "2023-12-31", 31),
+        (dt.datetime(2024, 5, 1, tzinfo=TZ), "2024-04-30", 30),
+    ],
+)
+def test_monthly_schedule_reports_on_the_month_that_ended(
+    tick: dt.datetime, report_date: str, days: int
+):
+    assert _run_config(schedules.monthly_revenue_report_schedule, tick) == {
+        "ops": {REPORT_OP: {"config": {"report_date": report_date, "lookback_days": days}}}
+    }
+
+
+def test_published_assets_have_current_freshness_policies():
+    graph = defs.resolve_asset_graph()
+    policies = {
+        key: graph.get(key).freshness_policy for key in (SALES_SUMMARY, TOP_PRODUCTS, CLV, REPORT)
+    }
+    assert policies[SALES_SUMMARY] == CronFreshnessPolicy(
+        deadline_cron="0 9 * * 1-5",
+        lower_bound_delta=dt.timedelta(hours=24),
+        timezone=current("PLATFORM_TIMEZONE"),
+    )
+    assert policies[TOP_PRODUCTS] == TimeWindowFreshnessPolicy.from_timedeltas(
+        fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26)
+    )
+    weekly, nightly = policies[CLV], policies[REPORT]
+    assert isinstance(weekly, CronFreshnessPolicy)
+    assert weekly.deadline_cron == "0 10 * * 1"
+    assert weekly.lower_bound_delta == dt.timedelta(hours=24)
+    assert isinstance(nightly, CronFreshnessPolicy)
+    assert nightly.deadline_cron == "30 3 * * *"
+    assert nightly.lower_bound_delta == dt.timedelta(hours=1)
+    for key in policies:
+        assert graph.get(key).legacy_freshness_policy is None
+
+
+def test_upstream_assets_are_declared_with_the_owners_partitions():
+    graph = defs.resolve_asset_graph()
+    for key in (ENRICHED_SALES, REGIONAL_DAILY_SALES, CUSTOMER_ORDERS):
+        assert not graph.get(key).is_materializable
+    assert graph.get(ENRICHED_SALES).partitions_def == daily_partitions
+    assert graph.get(REGIONAL_DAILY_SALES).partitions_def == date_region_partitions
+    assert graph.get(SALES_SUMMARY).parent_keys == {ENRICHED_SALES}
+    assert graph.get(CLV).parent_keys == {ENRICHED_SALES, CUSTOMER_ORDERS}
+    assert graph.get(REPORT).parent_keys == {REGIONAL_DAILY_SALES}
+
+
+def test_external_references_exist_in_transformation():
+    # Every key this location names upstream must be defined by its owner, with the same
+    # partitions; this fails until the transformation location defines them.
+    from transformation.definitions import defs as transformation_defs
+
+    ours = defs.resolve_asset_graph()
+    theirs = transformation_defs.resolve_asset_graph()
+    external = {k for k in ours.get_all_asset_keys() if not ours.get(k).is_materializable}
+    assert external == {ENRICHED_SALES, REGIONAL_DAILY_SALES, CUSTOMER_ORDERS}
+    for key in external:
+        assert theirs.has(key), key.to_user_string()
+        assert theirs.get(key).is_materializable, key.to_user_string()
+        assert theirs.get(key).partitions_def == ours.get(key).partitions_def, key
+
+
+@pytest.fixture
+def platform_env(monkeypatch, warehouse_path: Path, export_dir: Path) -> None:
+    """The settings the real definitions read at run time, pointed at the test warehouse."""
+    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse_path))
+    monkeypatch.setenv("EXPORT_DIR", str(export_dir))
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
+
+
+@pytest.mark.usefixtures("platform_env")
+def test_refresh_job_runs_in_process(fetch, export_dir: Path):
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("analytics_refresh_job").execute_in_process(instance=instance)
+    assert result.success
+    assert {e.asset_key for e in result.get_asset_materialization_events()} == {
+        SALES_SUMMARY,
+        TOP_PRODUCTS,
+        CLV,
+        REPORT,
+    }
+    counts = fetch(
+        """
+        SELECT (SELECT count(*) FROM analytics.sales_summary),
+               (SELECT count(*) FROM analytics.top_products),
+               (SELECT count(*) FROM analytics.customer_lifetime_value),
+               (SELECT count(*) FROM analytics.daily_revenue_report)
+        """
+    )
+    assert counts == [(3, 3, 5, 6)]
+    [summary] = result.asset_materializations_for_node("analytics__sales_summary")
+    assert summary.metadata["asset_url"] == dg.MetadataValue.url(
+        "https://dagster.example.com/assets/analytics/sales_summary"
+    )
+    assert sorted(p.name for p in export_dir.iterdir()) == [
+        "daily_revenue_report_2024-03-03_30d.parquet",
+        "daily_revenue_report_2024-03-03_30d.png",
+        "sales_summary.csv",
+    ]
+
+
+@pytest.mark.usefixtures("platform_env")
+def test_daily_schedule_run_config_runs_the_report(fetch):
+    tick = dt.datetime(2024, 3, 3, 2, 30, tzinfo=TZ)
+    run_config = _run_config(schedules.daily_revenue_report_schedule, tick)
+    result = defs.resolve_job_def("reports_job").execute_in_process(run_config=run_config)
+    assert result.success
+    assert fetch("SELECT min(date), max(date) FROM analytics.daily_revenue_report") == [
+        (dt.date(2024, 3, 1), dt.date(2024, 3, 2))
+    ]

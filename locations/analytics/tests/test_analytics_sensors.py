@@ -1,0 +1,129 @@
+"""The upstream sensor turns bursts of transformation materializations into one refresh."""
+
+import dagster as dg
+import pytest
+from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster._core.events import StepMaterializationData
+from dagster._core.test_utils import create_run_for_test
+
+from analytics.external import ENRICHED_SALES, REGIONAL_DAILY_SALES
+from analytics.sensors import transformation_updates_sensor
+
+DAYS = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
+
+
+@pytest.fixture
+def instance():
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def tick(instance: dg.DagsterInstance, cursor: str | None) -> SensorExecutionData:
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    return transformation_updates_sensor.evaluate_tick(context)
+
+
+def requests(data: SensorExecutionData) -> list[dg.RunRequest]:
+    return list(data.run_requests or [])
+
+
+def report(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
+
+
+def report_burst(instance: dg.DagsterInstance) -> None:
+    """Ten events: five daily partitions of enriched_sales, five of regional_daily_sales."""
+    for day in DAYS:
+        report(instance, ENRICHED_SALES, day)
+        report(instance, REGIONAL_DAILY_SALES, f"{day}|US")
+
+
+def test_burst_gives_one_request_and_a_retick_none(instance):
+    report_burst(instance)
+
+    first = tick(instance, None)
+    assert len(requests(first)) == 1
+    request = requests(first)[0]
+    assert request.run_key
+    assert request.run_key.startswith("analytics_refresh:")
+    assert request.tags["analytics/upstream_materializations"] == "10"
+    assert first.cursor
+
+    again = tick(instance, first.cursor)
+    assert again.run_requests == []
+    assert again.skip_message
+    assert again.cursor in (None, first.cursor)
+
+    report(instance, REGIONAL_DAILY_SALES, "2024-03-06|EU")
+    third = tick(instance, first.cursor)
+    assert len(requests(third)) == 1
+    assert requests(third)[0].run_key != request.run_key
+    assert requests(third)[0].tags["analytics/upstream_materializations"] == "1"
+    assert tick(instance, third.cursor).run_requests == []
+
+
+def test_a_repeated_tick_repeats_the_run_key(instance):
+    # A tick evaluated again from the same cursor (cursor not stored before a crash)
+    # asks for the same run key: the daemon launches it once.
+    report_burst(instance)
+    keys = {requests(tick(instance, None))[0].run_key for _ in range(2)}
+    assert len(keys) == 1
+
+
+def test_other_assets_are_ignored(instance):
+    report(instance, dg.AssetKey(["transformation", "daily_sales"]), "2024-03-01")
+    report(instance, dg.AssetKey(["ingestion", "sales"]), "2024-03-01")
+    result = tick(instance, None)
+    assert result.run_requests == []
+
+
+def test_materializations_of_a_run_failing_a_blocking_check_are_not_consumed(instance):
+    @dg.asset(
+        key=ENRICHED_SALES,
+        check_specs=[dg.AssetCheckSpec("rows_valid", asset=ENRICHED_SALES, blocking=True)],
+    )
+    def bad_enriched_sales():
+        yield dg.MaterializeResult()
+        yield dg.AssetCheckResult(check_name="rows_valid", passed=False)
+
+    dg.materialize([bad_enriched_sales], instance=instance, raise_on_error=False)
+    blocked = tick(instance, None)
+    assert blocked.run_requests == []
+    assert blocked.skip_message
+    assert "blocking check" in blocked.skip_message
+    # The cursor moves past them: the bad data is never consumed later either.
+    assert blocked.cursor
+
+    report(instance, ENRICHED_SALES, "2024-03-07")
+    assert len(requests(tick(instance, blocked.cursor))) == 1
+
+
+def test_waits_for_upstream_runs_to_finish(instance):
+    run = create_run_for_test(
+        instance, job_name="transformation_job", status=dg.DagsterRunStatus.STARTED
+    )
+    instance.report_dagster_event(
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name=run.job_name,
+            event_specific_data=StepMaterializationData(
+                dg.AssetMaterialization(asset_key=ENRICHED_SALES, partition="2024-03-01")
+            ),
+        ),
+        run_id=run.run_id,
+    )
+    waiting = tick(instance, None)
+    assert waiting.run_requests == []
+    assert waiting.skip_message
+    assert run.run_id in waiting.skip_message
+    assert waiting.cursor is None
+
+    instance.report_run_failed(run)
+    done = tick(instance, waiting.cursor)
+    assert len(requests(done)) == 1
+
+
+def test_sensor_targets_the_refresh_job_and_runs_by_default():
+    assert transformation_updates_sensor.job_name == "analytics_refresh_job"
+    assert transformation_updates_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert transformation_updates_sensor.minimum_interval_seconds == 120
