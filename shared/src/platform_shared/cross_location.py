@@ -20,6 +20,7 @@ from dagster import (
     DagsterInstance,
     EventLogRecord,
     PartitionKeyRange,
+    RunsFilter,
     TimeWindowPartitionsDefinition,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
@@ -67,6 +68,18 @@ def read_materializations(
             positions[name] = max(r.storage_id for r in result.records)
     records.sort(key=lambda r: r.storage_id)
     return UpstreamEvents(records=records, cursor=json.dumps(positions, sort_keys=True))
+
+
+def runs_in_progress(instance: DagsterInstance, run_ids: Iterable[str]) -> set[str]:
+    """The runs among ``run_ids`` that have not finished (runless events have no run).
+
+    A run's blocking checks are recorded after its materializations, so a sensor waits
+    for the run to finish (without moving its cursor) before judging its events.
+    """
+    ids = sorted({r for r in run_ids if r})
+    if not ids:
+        return set()
+    return {run.run_id for run in instance.get_runs(RunsFilter(run_ids=ids)) if not run.is_finished}
 
 
 def runs_failing_blocking_checks(instance: DagsterInstance, run_ids: Iterable[str]) -> set[str]:

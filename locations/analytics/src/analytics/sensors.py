@@ -12,20 +12,15 @@ import dagster as dg
 
 from analytics.external import ENRICHED_SALES, REGIONAL_DAILY_SALES
 from analytics.jobs import analytics_refresh_job
-from platform_shared.cross_location import read_materializations, run_key, usable_records
+from platform_shared.cross_location import (
+    read_materializations,
+    run_key,
+    runs_in_progress,
+    usable_records,
+)
 
 WATCHED = (ENRICHED_SALES, REGIONAL_DAILY_SALES)
 RUN_KEY_PREFIX = "analytics_refresh"
-
-
-def _upstream_runs_in_progress(instance: dg.DagsterInstance, run_ids: set[str]) -> set[str]:
-    """The runs among ``run_ids`` that have not finished yet (runless events have no run)."""
-    ids = sorted(r for r in run_ids if r)
-    if not ids:
-        return set()
-    return {
-        run.run_id for run in instance.get_runs(dg.RunsFilter(run_ids=ids)) if not run.is_finished
-    }
 
 
 @dg.sensor(
@@ -52,7 +47,7 @@ def transformation_updates_sensor(
     # wait until the upstream runs finish (keeping the cursor where it is) so a failed
     # check is seen before anything is consumed. It also folds a whole backfill run
     # into one refresh.
-    in_progress = _upstream_runs_in_progress(context.instance, {r.run_id for r in events.records})
+    in_progress = runs_in_progress(context.instance, (r.run_id for r in events.records))
     if in_progress:
         return dg.SkipReason(
             f"Waiting for {len(in_progress)} upstream run(s) to finish: "
