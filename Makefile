@@ -5,12 +5,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV_VERSION := 0.13.8
 # uv from PATH, else a private copy installed with the machine's Python.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help setup dev sample-data test test-unit test-system lint fmt typecheck up down \
-        deploy bench new-location clean $(addprefix test-,$(LOCATIONS))
+        test-deploy deploy bench new-location clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -22,7 +23,7 @@ help:  ## list the verbs
 setup: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## install the dev environment and one environment per location
 	$(UV) sync --frozen
 	@for loc in $(LOCATIONS); do \
-	  bash deploy/docker/install.sh $$loc .venvs/$$loc || exit 1; \
+	  sh deploy/docker/install.sh $$loc .venvs/$$loc --editable || exit 1; \
 	done
 
 dev: setup  ## run the local stack (code servers, daemon, webserver on 127.0.0.1:3000)
@@ -39,6 +40,9 @@ test-unit: setup  ## everything but the tests that start real processes
 
 test-system: setup  ## only the tests that start the real topology
 	$(PYTEST) -m "system or faults" $(ARGS)
+
+test-deploy: setup  ## deployment files: schemas, hadolint, consistency, image recipes
+	$(PYTEST) tests/deploy $(ARGS)
 
 $(addprefix test-,$(LOCATIONS)): test-%: setup  ## one location's tests (e.g. make test-ingestion)
 	$(PYTEST) locations/$* $(ARGS)

@@ -1,0 +1,94 @@
+#!/bin/sh
+# The one install recipe of the platform's Python environments.
+#
+# Every Dockerfile runs it (twice: --deps-only, then in full); tests/deploy/test_image_recipes.py
+# replays those same Dockerfile steps into a clean virtual environment, so what the tests
+# prove is what the images contain. `make setup` uses it (with --editable) for the local
+# per-location environments.
+#
+# Usage: deploy/docker/install.sh TARGET VENV [--deps-only | --editable]
+#
+#   TARGET       a code location (`ingestion`, ...): platform-shared + that location and
+#                their locked dependencies, nothing of the other locations, no dev tools;
+#                or `host`: the webserver and daemon, i.e. the `host` dependency group of
+#                the root pyproject.toml and no user code at all.
+#   VENV         the virtual environment to create or sync (e.g. /opt/dagster/venv); a
+#                relative path is taken from the current directory.
+#   --deps-only  third-party dependencies only, no workspace member: that layer needs only
+#                uv.lock and the pyproject.toml files, so editing code does not rebuild it.
+#   --editable   workspace members linked to their sources (local development: edits show
+#                on the next code-server reload). Without it they are built as wheels, so
+#                an image's runtime stage copies the environment alone; those wheels are
+#                rebuilt on every run, so re-running the script always installs the
+#                current sources.
+#
+# The workspace root is two levels above this script. Only the files the Dockerfile copied
+# are needed: the root pyproject.toml and uv.lock, plus shared/ and the location (their
+# pyproject.toml alone with --deps-only). uv.lock is used as it is (--frozen): whether it is
+# up to date with every pyproject.toml is checked where the whole workspace is present
+# (CI runs `uv lock --check`).
+#
+# The interpreter is uv's choice unless UV_PYTHON names one (the images set it). uv reuses
+# its cache when it has one (works offline once warm) and downloads from the index otherwise.
+set -eu
+
+usage() {
+    echo "usage: $0 TARGET VENV [--deps-only | --editable]" >&2
+    exit 2
+}
+
+[ $# -ge 2 ] && [ $# -le 3 ] || usage
+target=$1
+venv=$2
+mode=${3:-wheels}
+case "$mode" in
+    wheels | --deps-only | --editable) ;;
+    *) usage ;;
+esac
+case "$venv" in
+    /*) ;;
+    *) venv=$(pwd)/$venv ;;
+esac
+
+root=$(CDPATH='' cd -- "$(dirname -- "$0")/../.." && pwd)
+[ -f "$root/uv.lock" ] || {
+    echo "install.sh: no uv.lock in $root" >&2
+    exit 2
+}
+
+case "$target" in
+    host)
+        # A dependency group of the virtual root project: no workspace member at all.
+        set -- --only-group host
+        members=
+        ;;
+    "" | -* | *[!a-z0-9_-]*)
+        echo "install.sh: invalid target '$target'" >&2
+        exit 2
+        ;;
+    *)
+        [ -f "$root/locations/$target/pyproject.toml" ] || {
+            echo "install.sh: no locations/$target/pyproject.toml under $root" >&2
+            exit 2
+        }
+        set -- --package "$target"
+        shared=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$root/shared/pyproject.toml" | head -n 1)
+        members="$shared $target"
+        ;;
+esac
+
+case "$mode" in
+    --deps-only) set -- "$@" --no-install-workspace --no-editable ;;
+    --editable) ;;
+    wheels)
+        set -- "$@" --no-editable
+        # uv rebuilds a local wheel only when its pyproject.toml changes: force it.
+        for member in $members; do
+            set -- "$@" --reinstall-package "$member"
+        done
+        ;;
+esac
+
+# --frozen: the lock as it is. --no-default-groups: never the `dev` group.
+export UV_PROJECT_ENVIRONMENT="$venv"
+exec uv sync --project "$root" --frozen --no-default-groups "$@"

@@ -1,0 +1,294 @@
+"""What the deployment tests read: workspace locations, Dockerfiles, build-context rules.
+
+Small, strict readers of the repository's own files (they fail on what they do not
+understand rather than guess), shared by ``test_static.py`` and ``test_image_recipes.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST_DOCKERFILE = "deploy/docker/Dockerfile"
+INSTALL_SCRIPT = "deploy/docker/install.sh"
+
+
+def load_yaml(relpath: str) -> Any:
+    return yaml.safe_load((ROOT / relpath).read_text())
+
+
+# --- workspace.yaml ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Location:
+    """A ``grpc_server`` entry of workspace.yaml and the variables naming its address."""
+
+    name: str
+    host_env: str
+    port_env: str
+
+    @property
+    def dockerfile(self) -> str:
+        return f"locations/{self.name}/Dockerfile"
+
+    @property
+    def module(self) -> str:
+        return f"{self.name}.definitions"
+
+
+def _env_name(value: Any, what: str) -> str:
+    if not (isinstance(value, dict) and set(value) == {"env"}):
+        raise AssertionError(f"workspace.yaml: {what} must be {{env: NAME}}, got {value!r}")
+    return str(value["env"])
+
+
+def workspace_locations() -> list[Location]:
+    """Every code location, in workspace.yaml order: the list the other files must follow."""
+    locations: list[Location] = []
+    for entry in load_yaml("workspace.yaml")["load_from"]:
+        server = entry["grpc_server"]
+        name = server["location_name"]
+        locations.append(
+            Location(
+                name=name,
+                host_env=_env_name(server["host"], f"{name}.host"),
+                port_env=_env_name(server["port"], f"{name}.port"),
+            )
+        )
+    return locations
+
+
+def env_references(node: Any) -> set[str]:
+    """Names of the ``{env: NAME}`` values anywhere in a loaded Dagster YAML file."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if set(node) == {"env"} and isinstance(node["env"], str):
+            found.add(node["env"])
+        for value in node.values():
+            found |= env_references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= env_references(value)
+    return found
+
+
+# --- Dockerfiles ------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    line: int
+
+    def json_args(self) -> list[str] | None:
+        """The exec (JSON array) form of the arguments, if that is the form used."""
+        text = self.args.strip()
+        if not text.startswith("["):
+            return None
+        value = json.loads(text)
+        assert isinstance(value, list), f"line {self.line}: not a JSON array"
+        return [str(v) for v in value]
+
+    def flags_and_words(self) -> tuple[dict[str, str], list[str]]:
+        """Leading ``--flag=value`` options, then the remaining shell words."""
+        words = self.json_args() or shlex.split(self.args)
+        flags: dict[str, str] = {}
+        while words and words[0].startswith("--"):
+            key, _, value = words.pop(0)[2:].partition("=")
+            flags[key] = value
+        return flags, words
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def env(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for instruction in self.all("ENV"):
+            merged.update(parse_env(instruction.args))
+        return merged
+
+
+def parse_env(args: str) -> dict[str, str]:
+    """``ENV A=1 B="two words"`` (the key=value form; the legacy ``ENV A 1`` is refused)."""
+    pairs: dict[str, str] = {}
+    for word in shlex.split(args):
+        key, sep, value = word.partition("=")
+        assert sep, f"ENV {args!r}: use the KEY=value form"
+        pairs[key] = value
+    return pairs
+
+
+def parse_dockerfile(relpath: str) -> list[Stage]:
+    """Stages of a Dockerfile: continuation lines joined, comments dropped."""
+    stages: list[Stage] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate((ROOT / relpath).read_text().splitlines(), start=1):
+        stripped = raw.strip()
+        if stripped.startswith("#") or (not stripped and not pending):
+            continue
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):
+            pending.append(stripped[:-1].strip())
+            continue
+        pending.append(stripped)
+        keyword, _, args = " ".join(p for p in pending if p).partition(" ")
+        pending = []
+        instruction = Instruction(keyword.upper(), args.strip(), start)
+        if instruction.keyword == "FROM":
+            words = instruction.args.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            assert len(words) in (1, 3), f"{relpath}:{start}: unexpected FROM {args!r}"
+            stages.append(Stage(base=words[0], name=name))
+        else:
+            assert stages, f"{relpath}:{start}: {keyword} before FROM"
+            stages[-1].instructions.append(instruction)
+    assert not pending, f"{relpath}: dangling line continuation"
+    return stages
+
+
+# --- .dockerignore ----------------------------------------------------------------------
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Docker's .dockerignore matching (Go filepath.Match plus ``**``) as a regex."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif char == "*":
+            out.append("[^/]*")
+            i += 1
+        elif char == "?":
+            out.append("[^/]")
+            i += 1
+        elif char == "[":
+            end = pattern.index("]", i)
+            body = pattern[i + 1 : end]
+            if body.startswith(("!", "^")):
+                body = "^" + body[1:]
+            out.append(f"[{body}]")
+            i = end + 1
+        else:
+            out.append(re.escape(char))
+            i += 1
+    return re.compile("".join(out))
+
+
+@dataclass(frozen=True)
+class _Rule:
+    regex: re.Pattern[str]
+    parts: tuple[str, ...]
+    include: bool
+
+
+class BuildContext:
+    """The files ``docker build`` sends from the repository root, after .dockerignore."""
+
+    def __init__(self, root: Path = ROOT) -> None:
+        self.root = root
+        self.rules: list[_Rule] = []
+        ignore = root / ".dockerignore"
+        for raw in ignore.read_text().splitlines() if ignore.exists() else []:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            include = line.startswith("!")
+            pattern = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
+            self.rules.append(_Rule(_pattern_regex(pattern), tuple(pattern.split("/")), include))
+
+    def excluded(self, relpath: str) -> bool:
+        """Docker's rule: the last pattern matching the path or one of its parents wins."""
+        parts = relpath.split("/")
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        verdict = False
+        for rule in self.rules:
+            if any(rule.regex.fullmatch(p) for p in prefixes):
+                verdict = not rule.include
+        return verdict
+
+    def _may_include_below(self, reldir: str) -> bool:
+        parts = reldir.split("/")
+        for rule in self.rules:
+            if not rule.include:
+                continue
+            for i, dir_part in enumerate(parts):
+                if i >= len(rule.parts) or rule.parts[i] == "**":
+                    return True
+                if not fnmatchcase(dir_part, rule.parts[i]):
+                    break
+            else:
+                return True
+        return False
+
+    def files(self) -> Iterator[str]:
+        """Relative POSIX paths of every file in the context."""
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            reldir = Path(dirpath).relative_to(self.root).as_posix()
+            keep = []
+            for d in sorted(dirnames):
+                rel = d if reldir == "." else f"{reldir}/{d}"
+                if not self.excluded(rel) or self._may_include_below(rel):
+                    keep.append(d)
+            dirnames[:] = keep
+            for f in sorted(filenames):
+                rel = f if reldir == "." else f"{reldir}/{f}"
+                if not self.excluded(rel):
+                    yield rel
+
+
+# --- compose ------------------------------------------------------------------------------
+
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?])?(?P<arg>[^}]*)\}")
+
+
+def compose_variables(text: str) -> dict[str, tuple[str, str]]:
+    """``${NAME<op>arg}`` references of a compose file: name -> (operator, argument)."""
+    found: dict[str, tuple[str, str]] = {}
+    for match in _INTERPOLATION.finditer(text.replace("$$", "")):
+        found.setdefault(match["name"], (match["op"] or "", match["arg"]))
+    return found
+
+
+def interpolate(value: str, environ: Mapping[str, str]) -> str:
+    """Compose's interpolation of one string (``$$`` escapes kept as ``$``)."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"] or "", match["arg"]
+        current = environ.get(name)
+        if op == ":-":
+            return current or arg
+        if op == "-":
+            return arg if current is None else current
+        if op in (":?", "?") and not current:
+            raise AssertionError(f"${{{name}}} is required: {arg}")
+        return current or ""
+
+    parts = value.split("$$")
+    return "$".join(_INTERPOLATION.sub(substitute, part) for part in parts)

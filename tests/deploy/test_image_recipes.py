@@ -1,0 +1,218 @@
+"""Every image's install recipe, proven without a container engine.
+
+Each Dockerfile's build stage is replayed on this machine: the files its COPY instructions
+send (through .dockerignore, as `docker build` would) are laid out in a staging folder, and
+its `deploy/docker/install.sh` steps run in order into a clean virtual environment. The
+environment is then probed with its own interpreter: a location's definitions load with
+that location's asset keys, no other location and no webserver is importable; the host
+environment has the webserver and the daemon and no user code.
+
+What is not replayed is what only changes where files land or how fast they load: the
+interpreter is this machine's (same minor version, checked in test_static) instead of the
+image's, and bytecode is not precompiled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.deploy_support import (
+    HOST_DOCKERFILE,
+    INSTALL_SCRIPT,
+    ROOT,
+    BuildContext,
+    Location,
+    Stage,
+    parse_dockerfile,
+    parse_env,
+    workspace_locations,
+)
+
+pytestmark = pytest.mark.slow
+
+# Environment of the image build that does not apply here (see the module docstring).
+NOT_REPLAYED_ENV = {"UV_PYTHON", "UV_COMPILE_BYTECODE"}
+
+PROBE = r"""
+import importlib, importlib.util, json, shutil, sys, sysconfig
+from pathlib import Path
+
+target, absent = sys.argv[1], sys.argv[2:]
+bin_dir = Path(sysconfig.get_path("scripts"))
+result = {
+    "prefix": sys.prefix,
+    "importable": {name: importlib.util.find_spec(name) is not None for name in absent},
+    "scripts": sorted(p.name for p in bin_dir.iterdir()),
+}
+if target != "host":
+    import dagster
+    module = importlib.import_module(target + ".definitions")
+    defs = module.defs
+    assert isinstance(defs, dagster.Definitions), type(defs)
+    dagster.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    result["module_file"] = importlib.import_module(target).__file__
+    result["materializable"] = sorted(list(k.path) for k in graph.materializable_asset_keys)
+    result["all_keys"] = sorted(list(k.path) for k in graph.get_all_asset_keys())
+print("PROBE " + json.dumps(result))
+"""
+
+
+def _uv_pin(stage: Stage) -> str:
+    pins = {p for i in stage.all("RUN") for p in re.findall(r"\buv==([\d.]+)", i.args)}
+    assert len(pins) == 1, f"the build stage must pin uv exactly once: {pins}"
+    return pins.pop()
+
+
+def _check_uv(pin: str) -> None:
+    uv = shutil.which("uv")
+    assert uv, "uv is not on PATH (the images install uv==" + pin + ")"
+    version = subprocess.run([uv, "--version"], capture_output=True, text=True, check=True)
+    local = version.stdout.split()[1]
+    # Same minor release: same lock format and sync semantics as the image's uv.
+    assert local.split(".")[:2] == pin.split(".")[:2], f"uv {local} here, {pin} in the images"
+
+
+def _copy_into(context_files: list[str], source: str, dest: Path, many: bool) -> None:
+    """Docker's COPY of one source (a file or a directory's contents) from the context."""
+    src = source.rstrip("/")
+    if src in context_files:
+        target = dest / Path(src).name if many or str(dest).endswith("/") else dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / src, target)
+        return
+    below = [f for f in context_files if f.startswith(src + "/")]
+    assert below, f"COPY {source}: not in the build context (check .dockerignore)"
+    for rel in below:
+        target = dest / rel[len(src) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+
+
+def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str, list[str]]:
+    """Run a Dockerfile's build stage here; returns (image venv path, install.sh targets)."""
+    stages = parse_dockerfile(dockerfile)
+    build = stages[0]
+    assert build.name == "build", f"{dockerfile}: the first stage must be `build`"
+    _check_uv(_uv_pin(build))
+    context_files = sorted(BuildContext().files())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_PROJECT")}
+    env.pop("VIRTUAL_ENV", None)
+    env["UV_PYTHON"] = sys.executable
+    image_workdir: str | None = None
+    image_venv: str | None = None
+    targets: list[str] = []
+    for instruction in build.instructions:
+        keyword = instruction.keyword
+        if keyword == "ENV":
+            env.update(
+                {k: v for k, v in parse_env(instruction.args).items() if k not in NOT_REPLAYED_ENV}
+            )
+        elif keyword == "WORKDIR":
+            assert image_workdir is None, "one WORKDIR in the build stage"
+            image_workdir = instruction.args
+            assert image_workdir.startswith("/"), "use an absolute WORKDIR"
+        elif keyword == "COPY":
+            assert image_workdir, "COPY before WORKDIR"
+            flags, words = instruction.flags_and_words()
+            assert "from" not in flags, "the build stage copies from the build context only"
+            *sources, dest = words
+            dest_path = dest if dest.startswith("/") else f"{image_workdir}/{dest}"
+            assert dest_path.startswith(image_workdir), f"COPY outside WORKDIR: {dest}"
+            local = workdir / dest_path[len(image_workdir) :].lstrip("/")
+            if dest.endswith("/"):
+                local.mkdir(parents=True, exist_ok=True)
+            for source in sources:
+                _copy_into(context_files, source, local, many=len(sources) > 1)
+        elif keyword == "RUN":
+            _, words = instruction.flags_and_words()
+            if INSTALL_SCRIPT not in words:
+                # Only the installation of uv itself is allowed besides the recipe.
+                assert re.fullmatch(r"pip install --no-cache-dir uv==[\d.]+", instruction.args)
+                continue
+            target, venv_arg, *rest = words[words.index(INSTALL_SCRIPT) + 1 :]
+            assert image_venv in (None, venv_arg), "one environment per image"
+            image_venv = venv_arg
+            targets.append(target)
+            command = ["sh", str(workdir / INSTALL_SCRIPT), target, str(venv), *rest]
+            result = subprocess.run(
+                command, cwd=workdir, env=env, capture_output=True, text=True, check=False
+            )
+            assert result.returncode == 0, (
+                f"{dockerfile}:{instruction.line}: {shlex.join(command)}\n"
+                + result.stdout
+                + result.stderr
+            )
+        else:
+            raise AssertionError(f"{dockerfile}:{instruction.line}: {keyword} not replayable")
+    assert image_venv, f"{dockerfile}: no install step"
+    # The runtime stage takes that environment, at the same path (its scripts point there).
+    copies = [i.flags_and_words() for i in stages[-1].all("COPY")]
+    assert ({"from": "build"}, [image_venv, image_venv]) in copies
+    return image_venv, targets
+
+
+def probe(venv: Path, target: str, absent: list[str], cwd: Path) -> dict[str, Any]:
+    """Facts about an environment, from its own interpreter, isolated from this checkout."""
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-I", "-c", PROBE, target, *absent],
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(cwd)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("PROBE ")]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert lines, result.stdout + result.stderr
+    return json.loads(lines[-1].removeprefix("PROBE "))
+
+
+def test_location_image_recipe(location: Location, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    _, targets = replay_build_stage(location.dockerfile, tmp_path / "src", venv)
+    assert targets == [location.name, location.name]
+
+    others = [loc.name for loc in workspace_locations() if loc != location]
+    absent = [*others, "dagster_webserver", "dagster_graphql", "platform_stack", "pytest"]
+    facts = probe(venv, location.name, absent, tmp_path)
+
+    assert facts["importable"] == dict.fromkeys(absent, False), "the image holds too much"
+    assert "dagster" in facts["scripts"], "the CMD and the health check run `dagster`"
+    # Built as a wheel into the environment, so the runtime stage needs no sources.
+    assert Path(facts["module_file"]).is_relative_to(venv)
+
+    materializable = [tuple(k) for k in facts["materializable"]]
+    assert materializable, f"{location.module} defines no materializable asset"
+    wrong = [k for k in materializable if len(k) != 2 or k[0] != location.name]
+    assert not wrong, f"asset keys must be [{location.name!r}, name]: {wrong}"
+    # Any other key it knows (an upstream team's asset) belongs to a known location.
+    names = {loc.name for loc in workspace_locations()}
+    foreign = [k for k in facts["all_keys"] if k[0] not in names]
+    assert not foreign, f"keys under no location: {foreign}"
+
+
+def test_host_image_recipe(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    _, targets = replay_build_stage(HOST_DOCKERFILE, tmp_path / "src", venv)
+    assert targets == ["host"]
+
+    present = ["dagster_webserver", "dagster_graphql", "dagster_postgres", "psycopg2"]
+    user_code = ["platform_shared", *(loc.name for loc in workspace_locations())]
+    facts = probe(venv, "host", [*present, *user_code, "pytest"], tmp_path)
+
+    assert all(facts["importable"][name] for name in present), facts["importable"]
+    assert not any(facts["importable"][name] for name in [*user_code, "pytest"]), (
+        "the webserver/daemon image must hold no user code and no dev tools"
+    )
+    assert {"dagster-webserver", "dagster-daemon"} <= set(facts["scripts"])

@@ -1,0 +1,715 @@
+"""Static checks of the deployment files, without a container engine.
+
+Schemas (compose specification, GitHub workflows), hadolint on every Dockerfile, and the
+consistency of everything that names a code location: workspace.yaml is the list, and
+each location must have its compose service, Dockerfile, CI workflow and Helm release,
+agreeing on names, ports and modules. Exposure and secrets are checked the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from platform_shared.settings import SETTINGS
+from tests.deploy.deploy_support import (
+    HOST_DOCKERFILE,
+    INSTALL_SCRIPT,
+    ROOT,
+    BuildContext,
+    Location,
+    Stage,
+    compose_variables,
+    env_references,
+    interpolate,
+    load_yaml,
+    parse_dockerfile,
+    workspace_locations,
+)
+
+COMPOSE_FILE = "docker-compose.yml"
+ENV_EXAMPLE = ".env.example"
+HELM_VALUES = "deploy/helm/values.yaml"
+HELM_USER_DEPLOYMENTS = "deploy/helm/user-deployments"
+WORKFLOWS = ".github/workflows"
+REUSABLE_WORKFLOW = "./.github/workflows/_location.yml"
+K8S_GUIDE = "deploy/kubernetes.md"
+
+CODE_SERVER_PORT = 4000
+# Code servers and the webserver listen on every interface of their container.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104
+WEBSERVER_PORT = 3000
+HOST_SERVICES = ("webserver", "daemon")
+# What every location is built from: a change to any of these runs every location's CI.
+SHARED_CI_TRIGGERS = {
+    "shared/**",
+    "uv.lock",
+    "pyproject.toml",
+    "dagster.yaml",
+    "workspace.yaml",
+    "Makefile",
+    ".dockerignore",
+    INSTALL_SCRIPT,
+    REUSABLE_WORKFLOW.removeprefix("./"),
+}
+PATH_SETTINGS = {
+    "WAREHOUSE_PATH": "/data/warehouse/analytics.duckdb",
+    "LANDING_DIR": "/data/landing",
+    "EXPORT_DIR": "/data/warehouse/exports",
+}
+SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|private[_-]?key)")
+LOCATIONS = workspace_locations()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    """A console script of the dev environment (beside this interpreter), else from PATH."""
+    beside = Path(sysconfig.get_path("scripts")) / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"`{name}` is not installed: run `uv sync` (it is in the dev group)"
+    return found
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def _check_jsonschema(schema: str, files: list[str]) -> None:
+    result = _run(sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _compose() -> dict[str, Any]:
+    return load_yaml(COMPOSE_FILE)
+
+
+def _service(name: str) -> dict[str, Any]:
+    services = _compose()["services"]
+    assert name in services, f"{COMPOSE_FILE}: no service `{name}`"
+    return services[name]
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    assert isinstance(env, dict), "use the mapping form of `environment`"
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def _env_example() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in (ROOT / ENV_EXAMPLE).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f"{ENV_EXAMPLE}: not KEY=value: {line!r}"
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _resolved(value: str) -> str:
+    """A compose value as it resolves with the documented .env (a password filled in)."""
+    environ = {**_env_example(), "DAGSTER_POSTGRES_PASSWORD": "a-password"}
+    return interpolate(value, environ)
+
+
+def _seconds(duration: str) -> float:
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s|us)", duration)
+    assert "".join(n + u for n, u in parts) == duration, f"bad duration {duration!r}"
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 0.000001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def _final(stages: list[Stage]) -> Stage:
+    return stages[-1]
+
+
+def _user_id(stage: Stage) -> str:
+    users = stage.all("USER")
+    assert users, "the runtime stage sets no USER: it would run as root"
+    return users[-1].args.split(":")[0]
+
+
+def _dagster_home(stage: Stage) -> str:
+    home = stage.env().get("DAGSTER_HOME")
+    assert home, "the runtime stage sets no DAGSTER_HOME"
+    return home
+
+
+def _copies(stage: Stage) -> list[tuple[dict[str, str], list[str], str]]:
+    """(flags, sources, destination) of each COPY of a stage."""
+    out = []
+    for instruction in stage.all("COPY"):
+        flags, words = instruction.flags_and_words()
+        out.append((flags, words[:-1], words[-1]))
+    return out
+
+
+def _install_calls(stage: Stage) -> list[list[str]]:
+    """Arguments of each deploy/docker/install.sh call in a stage's RUN instructions."""
+    calls = []
+    for instruction in stage.all("RUN"):
+        _, words = instruction.flags_and_words()
+        if INSTALL_SCRIPT in words:
+            calls.append(words[words.index(INSTALL_SCRIPT) + 1 :])
+    return calls
+
+
+def _workflow(relpath: str) -> dict[str, Any]:
+    data = load_yaml(relpath)
+    # YAML 1.1 reads the key `on` as the boolean true.
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def _helm_user_deployment(location: Location) -> dict[str, Any]:
+    path = f"{HELM_USER_DEPLOYMENTS}/{location.name}.yaml"
+    assert (ROOT / path).exists(), f"no Helm values for `{location.name}`: {path}"
+    values = load_yaml(path)
+    deployments = values["deployments"]
+    assert len(deployments) == 1, f"{path}: one deployment per team release"
+    return {"values": values, "deployment": deployments[0]}
+
+
+def _env_list(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in entries}
+
+
+# --- schemas and linters ------------------------------------------------------------------
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    _check_jsonschema("vendor.compose-spec", [COMPOSE_FILE])
+
+
+def test_workflows_match_the_github_workflow_schema() -> None:
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / WORKFLOWS).glob("*.yml"))
+    assert files, "no workflow"
+    _check_jsonschema("vendor.github-workflows", files)
+    # Every job that runs on a runner has a timeout (a hung build must not burn 6 hours).
+    _check_jsonschema("custom.github-workflows-require-timeout", files)
+
+
+def _dockerfiles() -> list[str]:
+    return [loc.dockerfile for loc in LOCATIONS] + [HOST_DOCKERFILE]
+
+
+def test_every_dockerfile_belongs_to_a_location_or_the_host() -> None:
+    found = {
+        str(p.relative_to(ROOT))
+        for pattern in ("locations/*/Dockerfile", "deploy/**/Dockerfile*")
+        for p in ROOT.glob(pattern)
+    }
+    assert found == set(_dockerfiles())
+
+
+@pytest.mark.parametrize("dockerfile", _dockerfiles())
+def test_dockerfile_passes_hadolint(dockerfile: str) -> None:
+    assert (ROOT / dockerfile).exists(), f"missing {dockerfile}"
+    result = _run(_tool("hadolint"), "--no-color", "--config", ".hadolint.yaml", dockerfile)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not result.stdout.strip(), result.stdout
+
+
+def test_hadolint_ignores_are_justified() -> None:
+    text = (ROOT / ".hadolint.yaml").read_text()
+    config = yaml.safe_load(text)
+    for rule in config.get("ignored") or []:
+        line = next(ln for ln in text.splitlines() if re.search(rf"\b{rule}\b", ln))
+        assert "#" in line, f".hadolint.yaml: ignoring {rule} needs a justification comment"
+
+
+# --- consistency: one location, one of each ---------------------------------------------
+
+
+def test_compose_services_are_postgres_the_host_and_one_per_location() -> None:
+    expected = {"postgres", *HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
+    assert set(_compose()["services"]) == expected
+
+
+def test_code_server_service(location: Location) -> None:
+    service = _service(location.name)
+    assert service["build"] == {"context": ".", "dockerfile": location.dockerfile}
+    assert service["command"] == [
+        "dagster",
+        "code-server",
+        "start",
+        "-h",
+        ALL_INTERFACES,
+        "-p",
+        str(CODE_SERVER_PORT),
+        "-m",
+        location.module,
+        "--location-name",
+        location.name,
+    ]
+    health = service["healthcheck"]
+    assert health["test"] == [
+        "CMD",
+        "dagster",
+        "api",
+        "grpc-health-check",
+        "-p",
+        str(CODE_SERVER_PORT),
+    ]
+    assert _seconds(health["start_period"]) >= 30, "Python needs time to load the definitions"
+    assert service["restart"] in {"on-failure", "unless-stopped"}
+    assert "ports" not in service, "code servers are reached on the compose network only"
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_host_services_reach_every_code_server_once_healthy(location: Location) -> None:
+    for name in HOST_SERVICES:
+        service = _service(name)
+        env = _environment(service)
+        assert _resolved(env.get(location.host_env, "")) == location.name, name
+        assert _resolved(env.get(location.port_env, "")) == str(CODE_SERVER_PORT), name
+        assert service["depends_on"][location.name] == {"condition": "service_healthy"}, name
+
+
+def test_host_services_wait_for_postgres_and_use_the_workspace() -> None:
+    for name in HOST_SERVICES:
+        service = _service(name)
+        assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        assert service["build"] == {"context": ".", "dockerfile": HOST_DOCKERFILE}
+        assert "/opt/dagster/app/workspace.yaml" in service["command"]
+        assert service["restart"] in {"on-failure", "unless-stopped"}
+
+
+def test_location_dockerfile(location: Location) -> None:
+    stages = parse_dockerfile(location.dockerfile)
+    build, final = stages[0], _final(stages)
+    assert len(stages) == 2
+    assert build.name == "build"
+    # Installs this location only: deps first (cheap rebuilds), then the workspace packages.
+    calls = _install_calls(build)
+    assert [c[0] for c in calls] == [location.name, location.name]
+    assert calls[0][2:] == ["--deps-only"]
+    assert calls[1][2:] == []
+    sources = [s for _, srcs, _ in _copies(build) for s in srcs]
+    foreign = [
+        s
+        for s in sources
+        if s.startswith("locations/") and not s.startswith(f"locations/{location.name}/")
+    ]
+    assert not foreign, f"copies another location's files: {foreign}"
+    # The manifests are copied before the first install, the sources only after it.
+    first_install = next(i for i in build.all("RUN") if INSTALL_SCRIPT in i.args).line
+    early = {
+        s for i in build.all("COPY") if i.line < first_install for s in i.flags_and_words()[1][:-1]
+    }
+    assert f"locations/{location.name}/pyproject.toml" in early
+    assert not any(s.endswith("/") for s in early), "sources must not be copied before deps"
+    # Runtime: the environment only, the instance, the command compose runs, port 4000.
+    assert ({"from": "build"}, [calls[0][1]], calls[0][1]) in _copies(final)
+    assert ({}, ["dagster.yaml"], f"{_dagster_home(final)}/dagster.yaml") in _copies(final)
+    assert final.all("EXPOSE")[-1].args == str(CODE_SERVER_PORT)
+    assert not final.all("ENTRYPOINT"), "the Helm chart passes its own arguments: no ENTRYPOINT"
+    assert final.all("CMD")[-1].json_args() == _service(location.name)["command"]
+
+
+def test_host_dockerfile_has_no_user_code() -> None:
+    stages = parse_dockerfile(HOST_DOCKERFILE)
+    build, final = stages[0], _final(stages)
+    assert [c[0] for c in _install_calls(build)] == ["host"]
+    sources = {s for _, srcs, _ in _copies(build) for s in srcs}
+    assert not any(s.startswith(("locations/", "shared/")) for s in sources)
+    assert ({}, ["workspace.yaml"], "/opt/dagster/app/workspace.yaml") in _copies(final)
+    assert ({}, ["dagster.yaml"], f"{_dagster_home(final)}/dagster.yaml") in _copies(final)
+    assert final.all("EXPOSE")[-1].args == str(WEBSERVER_PORT)
+    assert final.all("CMD")[-1].json_args() == _service("webserver")["command"]
+
+
+def test_images_share_base_user_home_and_uv() -> None:
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    minor = re.fullmatch(r">=(\d+\.\d+)", requires)
+    assert minor, requires
+    bases, users, homes, uv_pins = set(), set(), set(), set()
+    for dockerfile in _dockerfiles():
+        stages = parse_dockerfile(dockerfile)
+        bases |= {s.base for s in stages}
+        users.add(_user_id(_final(stages)))
+        homes.add(_dagster_home(_final(stages)))
+        for instruction in stages[0].all("RUN"):
+            uv_pins |= set(re.findall(r"\buv==([\d.]+)", instruction.args))
+    assert len(bases) == 1, f"one base image for every stage of every image: {bases}"
+    (base,) = bases
+    assert re.fullmatch(rf"python:{re.escape(minor[1])}\.\d+-slim(-\w+)?", base), (
+        f"{base}: pin the patch release of the interpreter requires-python names"
+    )
+    assert len(users) == 1, f"one uid in every image: {users}"
+    assert users.pop() not in {"0", "root"}
+    assert homes == {_environment(_service("webserver"))["DAGSTER_HOME"]}
+    # uv: one pin for the images, the Makefile and CI.
+    makefile = re.search(r"^UV_VERSION := (\S+)", (ROOT / "Makefile").read_text(), re.M)
+    workflows = "".join(p.read_text() for p in (ROOT / WORKFLOWS).glob("*.yml"))
+    uv_pins |= set(re.findall(r"uv==([\d.]+)", workflows))
+    uv_pins |= set(re.findall(r'UV_VERSION: "([\d.]+)"', workflows))
+    if makefile:
+        uv_pins.add(makefile[1])
+    assert len(uv_pins) == 1, f"several uv versions: {uv_pins}"
+
+
+def test_build_context_holds_what_the_images_need_and_nothing_local() -> None:
+    files = set(BuildContext().files())
+    for needed in ("pyproject.toml", "uv.lock", "dagster.yaml", "workspace.yaml", INSTALL_SCRIPT):
+        assert needed in files
+    for location in LOCATIONS:
+        assert f"locations/{location.name}/pyproject.toml" in files
+        assert any(f.startswith(f"locations/{location.name}/src/") for f in files)
+    unwanted = [
+        f
+        for f in files
+        if f.startswith((".env", ".venv", ".venvs/", "data/", ".git/", "tests/", "artifacts/"))
+        or "/tests/" in f
+        or "__pycache__" in f
+        or f.endswith("Dockerfile")
+    ]
+    assert not unwanted, f"sent to every build but never used: {unwanted[:10]}"
+
+
+def test_location_workflow(location: Location) -> None:
+    path = f"{WORKFLOWS}/location-{location.name}.yml"
+    assert (ROOT / path).exists(), f"no CI workflow for `{location.name}`: {path}"
+    workflow = _workflow(path)
+    own = {f"locations/{location.name}/**", f".github/workflows/location-{location.name}.yml"}
+    for event in ("push", "pull_request"):
+        paths = set(workflow["on"][event]["paths"])
+        assert paths == own | SHARED_CI_TRIGGERS, f"{path}: {event} paths"
+    (job,) = workflow["jobs"].values()
+    assert job["uses"] == REUSABLE_WORKFLOW
+    assert job["with"] == {"location": location.name}
+
+
+def test_no_workflow_or_helm_release_for_unknown_locations() -> None:
+    names = {loc.name for loc in LOCATIONS}
+    workflows = {
+        p.stem.removeprefix("location-") for p in (ROOT / WORKFLOWS).glob("location-*.yml")
+    }
+    releases = {p.stem for p in (ROOT / HELM_USER_DEPLOYMENTS).glob("*.yaml")}
+    assert workflows == names
+    assert releases == names
+
+
+def test_reusable_location_workflow_tests_then_builds_the_image() -> None:
+    workflow = _workflow(REUSABLE_WORKFLOW.removeprefix("./"))
+    assert workflow["on"]["workflow_call"]["inputs"]["location"]["required"] is True
+    jobs = workflow["jobs"]
+    runs = [step.get("run", "") for step in jobs["test"]["steps"]]
+    assert any("uv lock --check" in r for r in runs), "the images trust uv.lock: check it"
+    assert any(r.strip() == 'make "test-${LOCATION}"' for r in runs)
+    assert jobs["image"]["needs"] == "test"
+    build = next(s for s in jobs["image"]["steps"] if "build-push-action" in s.get("uses", ""))
+    assert build["with"]["file"] == "locations/${{ inputs.location }}/Dockerfile"
+    assert build["with"]["context"] == "."
+
+
+def test_lint_workflow_runs_on_every_change() -> None:
+    workflow = _workflow(f"{WORKFLOWS}/lint.yml")
+    for event in ("push", "pull_request"):
+        assert "paths" not in (workflow["on"][event] or {})
+    runs = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert "make lint" in runs
+
+
+def test_actions_are_pinned_to_commits() -> None:
+    for path in (ROOT / WORKFLOWS).glob("*.yml"):
+        for line in path.read_text().splitlines():
+            match = re.search(r"uses:\s*(\S+)", line)
+            if not match or match[1].startswith("./"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", match[1]), (
+                f"{path.name}: pin {match[1]} to a full commit SHA"
+            )
+            assert re.search(r"#\s*v\d", line), f"{path.name}: name the version of {match[1]}"
+
+
+def test_helm_user_deployment(location: Location) -> None:
+    found = _helm_user_deployment(location)
+    values, deployment = found["values"], found["deployment"]
+    platform = load_yaml(HELM_VALUES)
+    assert deployment["name"] == location.name, "the Service name the workspace points at"
+    assert deployment["port"] == CODE_SERVER_PORT
+    assert deployment["dagsterApiGrpcArgs"] == [
+        "-m",
+        location.module,
+        "--location-name",
+        location.name,
+    ]
+    assert deployment["image"]["repository"].endswith(f"/{location.name}")
+    assert deployment["image"]["tag"] == "", "the tag is the commit, set at deploy time"
+    # Same identity as the image, same instance home and Postgres secret as the platform.
+    uid = _user_id(_final(parse_dockerfile(location.dockerfile)))
+    assert deployment["podSecurityContext"]["runAsUser"] == int(uid)
+    assert deployment["podSecurityContext"]["runAsNonRoot"] is True
+    assert values["global"] == {
+        "dagsterHome": platform["global"]["dagsterHome"],
+        "postgresqlSecretName": platform["global"]["postgresqlSecretName"],
+    }
+    env = _env_list(deployment["env"])
+    assert {s.name for s in SETTINGS} <= set(env)
+    mounts = [m["mountPath"] for m in deployment["volumeMounts"]]
+    for name, path in PATH_SETTINGS.items():
+        assert env[name]["value"] == path
+        assert any(path.startswith(m + "/") for m in mounts), f"{name} is on no volume"
+    # The image's own dagster.yaml stays valid in the pod: same database as the platform.
+    pg = platform["postgresql"]
+    assert env["DAGSTER_POSTGRES_HOST"]["value"] == pg["postgresqlHost"]
+    assert env["DAGSTER_POSTGRES_PORT"]["value"] == str(pg["service"]["port"])
+    assert env["DAGSTER_POSTGRES_USER"]["value"] == pg["postgresqlUsername"]
+    assert env["DAGSTER_POSTGRES_DB"]["value"] == pg["postgresqlDatabase"]
+    assert env["DAGSTER_POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": platform["global"]["postgresqlSecretName"],
+        "key": "postgresql-password",
+    }
+    assert env_references(load_yaml("dagster.yaml")) <= set(env)
+
+
+def test_helm_platform_release() -> None:
+    values = load_yaml(HELM_VALUES)
+    assert values["postgresql"]["enabled"] is False
+    assert values["generatePostgresqlPasswordSecret"] is False
+    assert values["global"]["postgresqlSecretName"]
+    assert values["postgresql"]["postgresqlPassword"] == ""
+    user_deployments = values["dagster-user-deployments"]
+    assert user_deployments["enabled"] is True
+    assert user_deployments["enableSubchart"] is False
+    servers = values["dagsterWebserver"]["workspace"]["servers"]
+    assert servers == [
+        {"host": loc.name, "port": CODE_SERVER_PORT, "name": loc.name} for loc in LOCATIONS
+    ]
+    # Non-root images cannot bind the chart's default port 80.
+    assert values["dagsterWebserver"]["service"]["port"] == WEBSERVER_PORT
+    for component in ("dagsterWebserver", "dagsterDaemon"):
+        assert values[component]["image"]["repository"].endswith("/host")
+        assert values[component]["podSecurityContext"]["runAsNonRoot"] is True
+    assert values["global"]["dagsterHome"] == _dagster_home(
+        _final(parse_dockerfile(HOST_DOCKERFILE))
+    )
+    launcher = values["runLauncher"]
+    assert launcher["type"] in {"CustomRunLauncher", "K8sRunLauncher"}
+    if launcher["type"] == "CustomRunLauncher":
+        assert launcher["config"]["customRunLauncher"]["class"] == "DefaultRunLauncher"
+
+
+def test_helm_charts_are_the_version_of_the_dagster_pin() -> None:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    dagster = next(p["version"] for p in lock["package"] if p["name"] == "dagster")
+    files = [K8S_GUIDE, HELM_VALUES, f"{WORKFLOWS}/platform.yml"]
+    files += [str(p.relative_to(ROOT)) for p in (ROOT / HELM_USER_DEPLOYMENTS).glob("*.yaml")]
+    for path in files:
+        versions = set(re.findall(r"--version[ \t]+(\S+)", (ROOT / path).read_text()))
+        assert versions == {dagster}, f"{path}: chart version {versions} is not dagster {dagster}"
+
+
+def test_helm_values_mirror_the_instance_config() -> None:
+    instance = load_yaml("dagster.yaml")
+    values = load_yaml(HELM_VALUES)
+    runs, pools = instance["concurrency"]["runs"], instance["concurrency"]["pools"]
+    concurrency = values["concurrency"]
+    assert concurrency["enabled"] is True
+    assert concurrency["runs"]["maxConcurrentRuns"] == runs["max_concurrent_runs"]
+    assert concurrency["runs"]["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
+    assert concurrency["pools"] == {
+        "granularity": pools["granularity"],
+        "defaultLimit": pools["default_limit"],
+    }
+    daemon = values["dagsterDaemon"]
+    monitoring = instance["run_monitoring"]
+    assert daemon["runMonitoring"]["enabled"] == monitoring["enabled"]
+    for snake, camel in [
+        ("start_timeout_seconds", "startTimeoutSeconds"),
+        ("cancel_timeout_seconds", "cancelTimeoutSeconds"),
+        ("max_runtime_seconds", "maxRuntimeSeconds"),
+        ("poll_interval_seconds", "pollIntervalSeconds"),
+    ]:
+        assert daemon["runMonitoring"][camel] == monitoring[snake], camel
+    retries = instance["run_retries"]
+    assert daemon["runRetries"] == {
+        "enabled": retries["enabled"],
+        "maxRetries": retries["max_retries"],
+        "retryOnAssetOrOpFailure": retries["retry_on_asset_or_op_failure"],
+    }
+    for kind in ("sensors", "schedules"):
+        assert daemon[kind] == {
+            "useThreads": instance[kind]["use_threads"],
+            "numWorkers": instance[kind]["num_workers"],
+        }
+    assert values["telemetry"]["enabled"] == instance["telemetry"]["enabled"]
+    scheme = instance["storage"]["postgres"]["postgres_db"]["scheme"]
+    assert values["postgresql"]["postgresqlScheme"] == scheme
+
+
+# --- instance and settings in the compose stack -------------------------------------------
+
+
+def _instance_services() -> list[str]:
+    """Services running a platform image: each loads the instance (runs write events)."""
+    services = _compose()["services"]
+    return [name for name, svc in services.items() if "build" in svc]
+
+
+def test_every_dagster_service_has_the_instance_file() -> None:
+    assert set(_instance_services()) == {*HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
+    for name in _instance_services():
+        service = _service(name)
+        final = _final(parse_dockerfile(service["build"]["dockerfile"]))
+        home = _dagster_home(final)
+        assert ({}, ["dagster.yaml"], f"{home}/dagster.yaml") in _copies(final), name
+        assert _environment(service).get("DAGSTER_HOME", home) == home, name
+
+
+@pytest.mark.parametrize("service", ["webserver", "daemon", *(loc.name for loc in LOCATIONS)])
+def test_every_variable_of_the_instance_is_set(service: str) -> None:
+    env = _environment(_service(service))
+    for name in sorted(env_references(load_yaml("dagster.yaml"))):
+        assert name in env, f"{service}: dagster.yaml reads {name}, which is not set"
+        assert _resolved(env[name]), f"{service}: {name} resolves empty"
+
+
+def test_location_service_sets_every_platform_setting(location: Location) -> None:
+    service = _service(location.name)
+    env = _environment(service)
+    for setting in SETTINGS:
+        assert setting.name in env, f"{location.name}: {setting.name} not set"
+        value = env[setting.name]
+        if setting.name in PATH_SETTINGS:
+            assert value == PATH_SETTINGS[setting.name]
+        else:
+            default = re.fullmatch(r"\$\{" + setting.name + r":-(.*)\}", value)
+            assert default, f"{setting.name}: take it from .env with its declared default"
+            assert default[1] == setting.default, f"{setting.name}: default differs"
+    volumes = service["volumes"]
+    assert "platform-data:/data" in volumes, "landing and warehouse live on the shared volume"
+    assert "platform-data" in _compose()["volumes"]
+
+
+def test_env_example_documents_exactly_the_compose_variables() -> None:
+    referenced = compose_variables((ROOT / COMPOSE_FILE).read_text())
+    documented = _env_example()
+    assert set(referenced) == set(documented)
+    # Secrets have no default in the compose file and no value in the example.
+    for name, (op, _) in referenced.items():
+        if SECRET_NAME.search(name):
+            assert op == ":?", f"{name}: require it (${{{name}:?...}}), never default it"
+            assert documented[name] == "", f"{ENV_EXAMPLE}: leave {name} empty"
+
+
+def test_compose_defaults_agree_with_env_example() -> None:
+    documented = _env_example()
+    for name, (op, arg) in compose_variables((ROOT / COMPOSE_FILE).read_text()).items():
+        if op == ":-":
+            assert documented[name] == arg, f"{name}: .env.example and compose differ"
+
+
+# --- exposure and secrets -----------------------------------------------------------------
+
+
+def test_only_the_webserver_publishes_a_port_and_on_loopback() -> None:
+    services = _compose()["services"]
+    published = {name for name, svc in services.items() if svc.get("ports")}
+    assert published == {"webserver"}
+    (mapping,) = services["webserver"]["ports"]
+    assert mapping.startswith("${DAGSTER_WEBSERVER_BIND:-127.0.0.1}:")
+    assert interpolate(mapping, {}) == f"127.0.0.1:{WEBSERVER_PORT}:{WEBSERVER_PORT}"
+    assert _env_example()["DAGSTER_WEBSERVER_BIND"] == "127.0.0.1"
+    for name, service in services.items():
+        assert "ports" not in service or name == "webserver"
+        assert service.get("network_mode") != "host", name
+        assert not service.get("privileged"), name
+        assert not any("docker.sock" in str(v) for v in service.get("volumes", [])), name
+
+
+def test_every_image_runs_as_a_non_root_user() -> None:
+    for dockerfile in _dockerfiles():
+        user = _user_id(_final(parse_dockerfile(dockerfile)))
+        assert user not in {"0", "root"}, f"{dockerfile} runs as root"
+
+
+def _deploy_files() -> list[Path]:
+    files = [ROOT / f for f in (COMPOSE_FILE, ENV_EXAMPLE, ".dockerignore", ".hadolint.yaml")]
+    files += [ROOT / d for d in _dockerfiles()]
+    files += sorted((ROOT / "deploy").glob("docker/*"))
+    files += sorted((ROOT / "deploy/helm").rglob("*.yaml"))
+    files += sorted((ROOT / WORKFLOWS).glob("*.yml"))
+    files += [ROOT / K8S_GUIDE]
+    return [f for f in files if f.is_file()]
+
+
+_LITERAL = re.compile(
+    r"(?P<key>[\w.-]*(?:password|passwd|secret|token|api[_-]?key)[\w.-]*)[ \t]*[:=][ \t]*"
+    r"[\"']?(?P<value>[^\s\"'#,}\]]+)",
+    re.IGNORECASE,
+)
+
+
+def _not_a_secret(key: str, value: str) -> bool:
+    """Keys that only name a secret, and values that are references, flags or empty."""
+    return (
+        not SECRET_NAME.search(key)
+        or bool(re.search(r"(?i)(name|ref)$", key))
+        or not value
+        or value.startswith(("$", "{"))
+        or value.lower() in {"true", "false"}
+    )
+
+
+def _secret_values(node: Any) -> list[str]:
+    """Literal values under secret-looking keys, or in env entries with such a name."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        name = str(node.get("name", ""))
+        if SECRET_NAME.search(name) and isinstance(node.get("value"), str) and node["value"]:
+            found.append(f"{name}={node['value']}")
+        for key, value in node.items():
+            if isinstance(value, str) and not _not_a_secret(str(key), value):
+                found.append(f"{key}={value}")
+            found += _secret_values(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _secret_values(value)
+    return found
+
+
+def test_no_secret_literal_in_deployment_files() -> None:
+    problems: list[str] = []
+    for path in _deploy_files():
+        text = path.read_text()
+        for match in _LITERAL.finditer(text):
+            key, value = match["key"], match["value"]
+            if _not_a_secret(key, value):
+                continue
+            problems.append(f"{path.relative_to(ROOT)}: {key}={value}")
+        if path.suffix in {".yml", ".yaml"}:
+            problems += [
+                f"{path.relative_to(ROOT)}: {s}" for s in _secret_values(yaml.safe_load(text))
+            ]
+    assert not problems, "secret-looking literals:\n" + "\n".join(problems)
+
+
+def test_no_machine_path_in_deployment_files() -> None:
+    for path in _deploy_files():
+        assert str(ROOT) not in path.read_text(), f"{path.relative_to(ROOT)} names this machine"
+
+
+def test_kubernetes_guide_covers_the_decisions() -> None:
+    guide = (ROOT / K8S_GUIDE).read_text()
+    for topic in (
+        "DockerRunLauncher",
+        "docker.sock",
+        "root",
+        "K8sRunLauncher",
+        "DuckDB",
+        "dagster-user-deployments",
+        "postgresqlSecretName",
+    ):
+        assert topic in guide, f"{K8S_GUIDE} does not mention {topic}"
