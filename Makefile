@@ -11,7 +11,7 @@ LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help setup dev sample-data test test-unit test-system lint fmt typecheck up down \
-        test-deploy deploy bench new-location clean $(addprefix test-,$(LOCATIONS))
+        test-deploy deploy new-location clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -69,14 +69,12 @@ deploy: setup  ## rebuild and reload one team's location: make deploy LOCATION=<
 	docker compose up -d --no-deps $(LOCATION)
 	$(UV) run --frozen platform-stack reload $(LOCATION) --url $${DAGSTER_WEBSERVER_URL:-http://127.0.0.1:3000}
 
-bench: setup  ## benchmark suite (ARGS="--scale small")
-	$(UV) run --frozen python -m platform_stack.bench $(ARGS)
-
 new-location: setup  ## scaffold a fourth team's location: make new-location NAME=<name>
 	@test -n "$(NAME)" || { echo "usage: make new-location NAME=<name>" >&2; exit 2; }
 	$(UV) run --frozen platform-stack new-location $(NAME)
 	$(UV) lock
 	$(MAKE) setup
+	$(PYTEST) locations/$(NAME)
 
 clean:  ## remove environments and local data (keeps sources)
 	rm -rf .venv .venvs .tools .dagster_home data

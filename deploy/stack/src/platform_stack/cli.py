@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 
 from platform_shared.settings import current
 from platform_stack.sample_data import SampleSpec, generate
+from platform_stack.scaffold import ScaffoldError, scaffold
 from platform_stack.topology import StartupError, Topology, reload_location, wait_until
 from platform_stack.workspace import read_locations
 
@@ -155,6 +156,19 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_location(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    try:
+        written = scaffold(root, args.name)
+    except ScaffoldError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"  wrote {path.relative_to(root)}")
+    print(f"Location {args.name} scaffolded: lock and install it with `uv lock && make setup`.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="platform-stack", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root (default: current folder)")
@@ -187,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--bad-fraction", type=float, default=0.0, help="share of deliberately malformed rows"
     )
     sample.set_defaults(func=cmd_sample_data)
+
+    new = sub.add_parser("new-location", help="scaffold a new team's code location")
+    new.add_argument("name")
+    new.set_defaults(func=cmd_new_location)
     return parser
 
 
