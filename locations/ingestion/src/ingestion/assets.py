@@ -1,0 +1,290 @@
+"""Landing files as typed, trustworthy warehouse tables.
+
+``customers`` and ``products`` are snapshots: each load replaces the whole table.
+``orders`` and ``sales`` are daily partitions: each load replaces exactly the partitions
+of the run (one file each), so a backfill of a range is a single run. Every load is one
+transaction, reports what it read (file, content hash, rows, rejects) and gates itself
+with the blocking reject-rate check.
+"""
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from ingestion.checks import QualityConfig, reject_rate_result, reject_rate_spec
+from ingestion.feeds import CUSTOMERS, LOCATION, ORDERS, PRODUCTS, SALES, Feed
+from ingestion.loading import BadFileError, FileLoad, load_file, prepare
+from platform_shared.metadata import table_metadata
+from platform_shared.naming import group_name
+from platform_shared.partitions import daily_partitions
+from platform_shared.resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
+from platform_shared.validation import UnsafeInputError
+
+RAW_GROUP = group_name(LOCATION, "raw_data")
+REFERENCE_GROUP = group_name(LOCATION, "reference_data")
+HIGH_PRIORITY = {"priority": "high"}
+NORMAL_PRIORITY = {"priority": "normal"}
+
+# Run tags set by the file sensors: which file version they asked to load.
+SOURCE_FILE_TAG = "ingestion/source_file"
+SHA256_TAG = "ingestion/sha256"
+
+LoadEvent = dg.MaterializeResult | dg.AssetCheckResult
+
+KINDS = {"duckdb", "csv"}
+OWNERS = [f"team:{LOCATION}"]
+
+
+@dg.asset(
+    key_prefix=[LOCATION],
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    group_name=REFERENCE_GROUP,
+    tags=NORMAL_PRIORITY,
+    check_specs=[reject_rate_spec(CUSTOMERS)],
+    metadata={"dagster/table_name": CUSTOMERS.table_label},
+)
+def customers(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingZone,
+    quality: QualityConfig,
+) -> Iterator[LoadEvent]:
+    """Customer snapshot from ``customers.csv``; each load replaces the table.
+
+    Rows with an invalid email (no ``@``), a region outside US/EU/APAC or a bad signup
+    date are quarantined in ``ingestion.rejected_rows``.
+    """
+    yield from load_feed(context, CUSTOMERS, warehouse, landing, quality)
+
+
+@dg.asset(
+    key_prefix=[LOCATION],
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    group_name=REFERENCE_GROUP,
+    tags=NORMAL_PRIORITY,
+    check_specs=[reject_rate_spec(PRODUCTS)],
+    metadata={"dagster/table_name": PRODUCTS.table_label},
+)
+def products(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingZone,
+    quality: QualityConfig,
+) -> Iterator[LoadEvent]:
+    """Product catalogue snapshot from ``products.csv``; each load replaces the table."""
+    yield from load_feed(context, PRODUCTS, warehouse, landing, quality)
+
+
+@dg.asset(
+    key_prefix=[LOCATION],
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    group_name=RAW_GROUP,
+    tags=HIGH_PRIORITY,
+    partitions_def=daily_partitions,
+    # A backfill of a range is one run that loads one file per partition.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[reject_rate_spec(ORDERS)],
+    metadata={"dagster/table_name": ORDERS.table_label, "partition_expr": ORDERS.partition_column},
+)
+def orders(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingZone,
+    quality: QualityConfig,
+) -> Iterator[LoadEvent]:
+    """Orders of one day from ``orders/YYYY-MM-DD.csv``; ``order_date`` is the file's date."""
+    yield from load_feed(context, ORDERS, warehouse, landing, quality)
+
+
+@dg.asset(
+    key_prefix=[LOCATION],
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    group_name=RAW_GROUP,
+    tags=HIGH_PRIORITY,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    check_specs=[reject_rate_spec(SALES)],
+    metadata={"dagster/table_name": SALES.table_label, "partition_expr": SALES.partition_column},
+)
+def sales(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    landing: LandingZone,
+    quality: QualityConfig,
+) -> Iterator[LoadEvent]:
+    """Sale lines of one day from ``sales/YYYY-MM-DD.csv``; ``sale_date`` is the file's date.
+
+    Lines with a quantity that is not positive, a negative price, a missing id or an
+    unparseable timestamp are quarantined in ``ingestion.rejected_rows``.
+    """
+    yield from load_feed(context, SALES, warehouse, landing, quality)
+
+
+def load_feed(
+    context: dg.AssetExecutionContext,
+    feed: Feed,
+    warehouse: WarehouseResource,
+    landing: LandingZone,
+    quality: QualityConfig,
+) -> Iterator[LoadEvent]:
+    """Load the run's file(s) of ``feed`` in one transaction; report and gate the result.
+
+    A run over a partition range loads one file per partition. A partition without a file
+    fails a single-partition run; in a range it is skipped with a warning and keeps its
+    current rows (a landing folder that was cleaned up must not empty the table).
+    """
+    threshold = quality.threshold  # a bad setting fails before anything is read
+    keys: list[str | None] = list(context.partition_keys) if feed.is_daily else [None]
+    targets, missing = _locate(context, feed, landing.path, keys)
+    started = time.monotonic()
+    rejected_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with warehouse.transaction() as conn:
+        prepare(conn)
+        loads: list[FileLoad] = []
+        for key, relative, path in targets:
+            try:
+                loads.append(
+                    load_file(
+                        conn,
+                        feed,
+                        path,
+                        source_file=relative,
+                        partition_key=key,
+                        rejected_at=rejected_at,
+                    )
+                )
+            except BadFileError as exc:
+                context.log.error(str(exc))
+                raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        if feed.is_daily:
+            first, last = min(k for k in keys if k), max(k for k in keys if k)
+            where = f"{feed.partition_column} BETWEEN ?::DATE AND ?::DATE"
+            table = table_metadata(
+                conn, feed.table, where=where, params=[first, last], order_by=feed.columns[0]
+            )
+        else:
+            table = table_metadata(conn, feed.table, order_by=feed.columns[0])
+    duration = time.monotonic() - started
+
+    for load in loads:
+        _log_load(context, feed, load)
+    _compare_with_request(context, loads)
+    yield dg.MaterializeResult(metadata=_metadata(feed, loads, missing, table, duration))
+    yield reject_rate_result(feed, loads, threshold)
+
+
+def _locate(
+    context: dg.AssetExecutionContext, feed: Feed, root: Path, keys: Sequence[str | None]
+) -> tuple[list[tuple[str | None, str, Path]], list[str]]:
+    """Validated paths of the run's files, checked before any file or SQL access."""
+    targets: list[tuple[str | None, str, Path]] = []
+    missing: list[str] = []
+    for key in keys:
+        try:
+            relative = feed.relative_path(key)
+            path = feed.locate(root, key)
+        except UnsafeInputError as exc:
+            context.log.error(f"Refusing to load {feed.name}: {exc}")
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        if path.is_file():
+            targets.append((key, relative, path))
+        else:
+            missing.append(relative)
+    if missing and not targets:
+        message = f"Landing file missing: {', '.join(missing)}"
+        context.log.error(message)
+        raise dg.Failure(description=message, allow_retries=False)
+    if missing:
+        context.log.warning(
+            f"{len(missing)} of {len(keys)} partitions have no landing file and keep their "
+            f"current rows: {', '.join(missing)}"
+        )
+    return targets, missing
+
+
+def _log_load(context: dg.AssetExecutionContext, feed: Feed, load: FileLoad) -> None:
+    context.log.info(
+        f"Loaded {load.source_file} (sha256 {load.sha256[:12]}, {load.size_bytes} bytes): "
+        f"{load.loaded} rows into {feed.table_label}, {load.rejected} rejected"
+    )
+    if load.rejected:
+        reasons = "; ".join(f"{reason} (x{n})" for reason, n in load.top_reasons.items())
+        context.log.warning(
+            f"{load.rejected} of {load.data_lines} lines of {load.source_file} quarantined "
+            f"in ingestion.rejected_rows ({load.reject_rate:.1%}). Top reasons: {reasons}"
+        )
+    if load.loaded == 0:
+        context.log.warning(f"{load.source_file} loaded zero rows")
+
+
+def _compare_with_request(context: dg.AssetExecutionContext, loads: Sequence[FileLoad]) -> None:
+    """Warn when the file changed between the sensor's look and the load."""
+    tags = context.op_execution_context.run_tags  # also set when invoked directly in tests
+    files, hashes = tags.get(SOURCE_FILE_TAG), tags.get(SHA256_TAG)
+    if not files or not hashes:
+        return
+    requested = dict(zip(files.split(","), hashes.split(","), strict=False))
+    for load in loads:
+        expected = requested.get(load.source_file)
+        if expected and expected != load.sha256:
+            context.log.warning(
+                f"{load.source_file} changed after the sensor requested this run "
+                f"(requested sha256 {expected[:12]}, loaded {load.sha256[:12]}); "
+                "the newer content was loaded and the sensor will request it once more"
+            )
+
+
+def _metadata(
+    feed: Feed,
+    loads: Sequence[FileLoad],
+    missing: Sequence[str],
+    table: dict[str, Any],
+    duration: float,
+) -> dict[str, Any]:
+    """Materialization metadata; a range run reports totals and one entry per file."""
+    if len(loads) == 1:
+        source = loads[0].source_file
+        digest = loads[0].sha256
+    else:
+        # A range: the folder, and one fingerprint of every file version that was loaded.
+        source = f"{feed.folder}/"
+        listing = "".join(f"{load.source_file} {load.sha256}\n" for load in loads)
+        digest = hashlib.sha256(listing.encode()).hexdigest()
+    data_lines = sum(load.data_lines for load in loads)
+    rejected = sum(load.rejected for load in loads)
+    metadata: dict[str, Any] = {
+        **table,
+        "rejected_count": dg.MetadataValue.int(rejected),
+        "data_lines": dg.MetadataValue.int(data_lines),
+        "reject_rate": dg.MetadataValue.float(rejected / data_lines if data_lines else 0.0),
+        "source_file": dg.MetadataValue.path(source),
+        "content_sha256": dg.MetadataValue.text(digest),
+        "load_duration_seconds": dg.MetadataValue.float(round(duration, 3)),
+    }
+    if len(loads) > 1 or missing:
+        metadata["files"] = dg.MetadataValue.json(
+            {
+                load.source_file: {
+                    "sha256": load.sha256,
+                    "loaded": load.loaded,
+                    "rejected": load.rejected,
+                }
+                for load in loads
+            }
+        )
+    if missing:
+        metadata["missing_files"] = dg.MetadataValue.json(list(missing))
+    return metadata

@@ -1,0 +1,21 @@
+-- Data lines (after the header, blank lines skipped) split into fields, with the reason
+-- a line cannot be parsed at all. Bound parameter: the number of fields a line must have.
+CREATE OR REPLACE TEMP TABLE landing_fields AS
+WITH parsed AS (
+    SELECT line_number, raw_line, utf8, csv_fields(raw_line) AS fields
+    FROM landing_lines
+    WHERE line_number > 1 AND trim(raw_line) <> ''
+)
+SELECT
+    line_number,
+    raw_line,
+    fields,
+    CASE
+        WHEN NOT utf8 THEN 'line is not valid UTF-8'
+        WHEN regexp_matches(raw_line, '[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]')
+            THEN 'line contains control characters'
+        WHEN fields IS NULL THEN 'unparseable CSV line (unbalanced or unterminated quotes)'
+        WHEN len(fields) <> $1
+            THEN 'expected ' || $1 || ' fields, found ' || len(fields)
+    END AS problem
+FROM parsed;
