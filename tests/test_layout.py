@@ -102,3 +102,48 @@ def test_no_literal_paths_or_climbing_in_code(root: Path) -> None:
             if climbing.search(text):
                 offenders.append(f"{path}: climbs parent folders")
     assert offenders == []
+
+
+def _readme_tree(root: Path) -> dict[str, set[str]]:
+    """Folders named in the README's repository tree: top level and one level down."""
+    text = (root / "README.md").read_text()
+    block = text.split("## Repository", 1)[1].split("```", 2)[1]
+    tree: dict[str, set[str]] = {"": set()}
+    parent = ""
+    for line in block.splitlines():
+        match = re.match(r"^((?:│   |    )*)[├└]── (\S+?)/", line)
+        if not match:
+            continue
+        depth = len(match.group(1)) // 4
+        name = match.group(2)
+        if depth == 0:
+            tree[""].add(name)
+            parent = name
+            tree[parent] = set()
+        elif depth == 1:
+            tree[parent].add(name)
+    return tree
+
+
+def test_readme_tree_matches_the_folders(root: Path) -> None:
+    tree = _readme_tree(root)
+
+    def folders(path: Path) -> set[str]:
+        return {
+            p.name
+            for p in path.iterdir()
+            if p.is_dir()
+            and not p.name.startswith((".venv", "__", "data", ".dagster"))
+            and p.name not in {".git", ".tools", ".pytest_cache", ".ruff_cache", "artifacts"}
+            and not p.name.endswith(".egg-info")
+        }
+
+    assert tree[""] == folders(root)
+    for parent in ["locations", "deploy"]:
+        assert tree[parent] == folders(root / parent), parent
+
+
+def test_readme_documents_every_setting(root: Path) -> None:
+    readme = (root / "README.md").read_text()
+    assert [s.name for s in SETTINGS if f"`{s.name}`" not in readme] == []
+    assert [s.name for s in SETTINGS if f"`{s.default}`" not in readme] == []
