@@ -1,0 +1,17 @@
+"""Keys of this location's assets, importable without building the assets."""
+
+from __future__ import annotations
+
+from platform_shared.naming import asset_key, group_name
+
+LOCATION = "transformation"
+
+CUSTOMER_EMAILS = asset_key(LOCATION, "customer_emails")
+CUSTOMER_ORDERS = asset_key(LOCATION, "customer_orders")
+ENRICHED_SALES = asset_key(LOCATION, "enriched_sales")
+DAILY_SALES = asset_key(LOCATION, "daily_sales")
+REGIONAL_DAILY_SALES = asset_key(LOCATION, "regional_daily_sales")
+
+CUSTOMER_GROUP = group_name(LOCATION, "customers")
+SALES_GROUP = group_name(LOCATION, "sales")
+OWNERS = [f"team:{LOCATION}"]

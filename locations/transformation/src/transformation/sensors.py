@@ -1,0 +1,180 @@
+"""Sensors that keep this location's models in step with the ingestion location.
+
+They know ingestion's assets by key only and read its materializations from the instance
+(shared by every location). Partition sensors batch what arrived since their last tick
+into a few contiguous ranges (a year-long backfill upstream becomes at most
+``RANGES_PER_TICK`` runs, not one run per day) and skip events whose run failed a
+blocking check; each request's run key names the events it answers, so the daemon
+launches it exactly once even if a tick is evaluated twice.
+
+Intervals: a tick reads a few rows of the event log, so the daily sales sensors tick
+every 15 s to keep a delivered file's latency to analytics low; a burst of loads inside
+one interval still becomes one batched request. Customer snapshots change a few times a
+day and order history feeds a full-table rebuild, so those sensors tick less often.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from platform_shared.cross_location import range_tags, run_key, runs_failing_blocking_checks
+from platform_shared.partitions import daily_partitions, date_region_key, region_partitions
+from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES
+from transformation.jobs import customer_models_job, regional_sales_job, sales_models_job
+from transformation.keys import CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES
+from transformation.triggers import range_requests, read_batch
+
+RANGES_PER_TICK = 4
+SALES_INTERVAL_SECONDS = 15
+CUSTOMER_SNAPSHOT_INTERVAL_SECONDS = 30
+ORDER_HISTORY_INTERVAL_SECONDS = 60
+
+RUNNING = dg.DefaultSensorStatus.RUNNING
+
+
+def _never_loaded(instance: dg.DagsterInstance, *keys: dg.AssetKey) -> list[str]:
+    return [
+        key.to_user_string()
+        for key in keys
+        if instance.get_latest_materialization_event(key) is None
+    ]
+
+
+def _result(requests: list[dg.RunRequest], cursor: str, idle: str) -> dg.SensorResult:
+    if requests:
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+    return dg.SensorResult(skip_reason=idle, cursor=cursor)
+
+
+@dg.sensor(
+    job=sales_models_job,
+    minimum_interval_seconds=SALES_INTERVAL_SECONDS,
+    default_status=RUNNING,
+    description=(
+        "Rebuilds enriched_sales and daily_sales for the days ingestion loaded, in at most "
+        f"{RANGES_PER_TICK} range runs per tick."
+    ),
+)
+def sales_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    # Sale lines are joined with both snapshots; until each has loaded once, wait with the
+    # cursor unmoved rather than build lines without product or region.
+    missing = _never_loaded(context.instance, CUSTOMERS, PRODUCTS)
+    if missing:
+        return dg.SkipReason(f"Waiting for a first load of {', '.join(missing)}")
+    batch = read_batch(context.instance, [SALES], context.cursor)
+    requests = range_requests(
+        batch,
+        job_name=sales_models_job.name,
+        prefix="sales_models",
+        partitions_def=daily_partitions,
+        max_ranges=RANGES_PER_TICK,
+    )
+    if batch.blocked:
+        context.log.warning(
+            f"Not rebuilding {len(batch.blocked)} day(s) whose sales load failed a blocking "
+            f"check: {', '.join(sorted(batch.blocked))}"
+        )
+    return _result(requests, batch.cursor, "No new usable sales partitions")
+
+
+def _date_region_range_tags(days: dg.PartitionKeyRange) -> dict[str, str]:
+    """Range tags covering every region of the days in ``days``."""
+    regions = region_partitions.get_partition_keys()
+    return range_tags(
+        dg.PartitionKeyRange(
+            str(date_region_key(days.start, regions[0])),
+            str(date_region_key(days.end, regions[-1])),
+        )
+    )
+
+
+@dg.sensor(
+    job=regional_sales_job,
+    minimum_interval_seconds=SALES_INTERVAL_SECONDS,
+    default_status=RUNNING,
+    description=(
+        "Rebuilds regional_daily_sales (every region) for the days enriched_sales was "
+        "rebuilt, once its checks passed."
+    ),
+)
+def regional_sales_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    # Chained on enriched_sales rather than requested with it: a run takes one partition
+    # range, and this asset's ranges are date x region keys, so it has its own runs, which
+    # must start only after enriched_sales is written and checked.
+    batch = read_batch(context.instance, [ENRICHED_SALES], context.cursor)
+    requests = range_requests(
+        batch,
+        job_name=regional_sales_job.name,
+        prefix="regional_sales",
+        partitions_def=daily_partitions,
+        max_ranges=RANGES_PER_TICK,
+        tags_for=_date_region_range_tags,
+    )
+    return _result(requests, batch.cursor, "No new usable enriched_sales partitions")
+
+
+@dg.asset_sensor(
+    asset_key=CUSTOMERS,
+    job=customer_models_job,
+    minimum_interval_seconds=CUSTOMER_SNAPSHOT_INTERVAL_SECONDS,
+    default_status=RUNNING,
+    description="Rebuilds the customer models when ingestion loads a new customer snapshot.",
+)
+def customer_snapshot_sensor(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+) -> dg.RunRequest | dg.SkipReason:
+    """An asset sensor fits a snapshot: only the newest load matters, and that is the one
+    event it hands over per tick (older unseen loads are superseded).
+
+    It moves its cursor itself once this function returns, so it cannot hold an event back;
+    it relies on the owner evaluating its blocking check in the materializing step, as the
+    ingestion location does, which puts a failed check on record with the materialization.
+    The cursor is the previous event's storage id while this runs, so the run key names
+    the event by its run and time instead.
+    """
+    if runs_failing_blocking_checks(context.instance, [asset_event.run_id]):
+        return dg.SkipReason(
+            f"Customer snapshot of run {asset_event.run_id} failed a blocking check"
+        )
+    # customer_orders also reads ingestion.orders, which exists once orders have loaded.
+    selection = [CUSTOMER_EMAILS]
+    if not _never_loaded(context.instance, ORDERS):
+        selection.append(CUSTOMER_ORDERS)
+    return dg.RunRequest(
+        run_key=f"customer_snapshot:{asset_event.run_id}:{asset_event.timestamp}",
+        job_name=customer_models_job.name,
+        asset_selection=selection,
+    )
+
+
+@dg.sensor(
+    job=customer_models_job,
+    minimum_interval_seconds=ORDER_HISTORY_INTERVAL_SECONDS,
+    default_status=RUNNING,
+    description="Rebuilds customer_orders when ingestion loads orders (one run per tick).",
+)
+def order_history_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    missing = _never_loaded(context.instance, CUSTOMERS)
+    if missing:
+        return dg.SkipReason(f"Waiting for a first load of {', '.join(missing)}")
+    batch = read_batch(context.instance, [ORDERS], context.cursor)
+    # customer_orders aggregates every partition of orders: however many days arrived, one
+    # rebuild answers them all.
+    requests = []
+    if batch.partitions:
+        requests.append(
+            dg.RunRequest(
+                run_key=run_key("customer_orders", batch.records),
+                job_name=customer_models_job.name,
+                asset_selection=[CUSTOMER_ORDERS],
+            )
+        )
+    return _result(requests, batch.cursor, "No new usable orders partitions")
+
+
+SENSORS = [
+    sales_models_sensor,
+    regional_sales_sensor,
+    customer_snapshot_sensor,
+    order_history_sensor,
+]

@@ -1,0 +1,120 @@
+"""What the location declares, and that every key it borrows exists in the ingestion location."""
+
+import dagster as dg
+import pytest
+
+from platform_shared.partitions import daily_partitions, date_region_partitions
+from platform_shared.resources import WAREHOUSE_POOL
+from transformation.definitions import defs
+from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES, UPSTREAM_KEYS
+from transformation.keys import (
+    CUSTOMER_EMAILS,
+    CUSTOMER_ORDERS,
+    DAILY_SALES,
+    ENRICHED_SALES,
+    REGIONAL_DAILY_SALES,
+)
+from transformation.sensors import customer_snapshot_sensor
+
+OWN_KEYS = {CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES, DAILY_SALES, REGIONAL_DAILY_SALES}
+
+
+def _keys(graph, *, materializable: bool) -> set[dg.AssetKey]:
+    return {
+        k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable == materializable
+    }
+
+
+def test_assets_and_their_lineage() -> None:
+    graph = defs.resolve_asset_graph()
+
+    assert _keys(graph, materializable=True) == OWN_KEYS
+    assert _keys(graph, materializable=False) == set(UPSTREAM_KEYS)
+    assert graph.get(CUSTOMER_EMAILS).parent_keys == {CUSTOMERS}
+    assert graph.get(CUSTOMER_ORDERS).parent_keys == {CUSTOMERS, ORDERS}
+    assert graph.get(ENRICHED_SALES).parent_keys == {SALES, PRODUCTS, CUSTOMERS}
+    assert graph.get(DAILY_SALES).parent_keys == {ENRICHED_SALES}
+    assert graph.get(REGIONAL_DAILY_SALES).parent_keys == {ENRICHED_SALES}
+    for key in UPSTREAM_KEYS:
+        assert (graph.get(key).description or "").startswith("Owned by the ingestion location")
+    for key in OWN_KEYS:
+        node = graph.get(key)
+        assert node.description, key
+        assert node.owners == ["team:transformation"], key
+        assert "duckdb" in node.kinds, key
+        assert node.pools == {WAREHOUSE_POOL}, key
+        assert node.group_name in {"transformation_customers", "transformation_sales"}, key
+
+
+def test_partitioning_and_ranges() -> None:
+    graph = defs.resolve_asset_graph()
+
+    assert graph.get(ENRICHED_SALES).partitions_def == daily_partitions
+    assert graph.get(DAILY_SALES).partitions_def == daily_partitions
+    assert graph.get(REGIONAL_DAILY_SALES).partitions_def == date_region_partitions
+    for key in (ENRICHED_SALES, DAILY_SALES, REGIONAL_DAILY_SALES):
+        assert graph.get(key).backfill_policy == dg.BackfillPolicy.single_run(), key
+    assert {c.name for c in graph.get(ENRICHED_SALES).check_keys} == {
+        "known_products_and_customers",
+        "unique_sale_id",
+        "revenue_not_negative",
+        "reconciles_with_ingestion",
+    }
+
+
+def test_jobs_sensors_and_resources() -> None:
+    jobs = {
+        name: set(defs.resolve_job_def(name).asset_layer.executable_asset_keys)
+        for name in ("sales_models_job", "regional_sales_job", "customer_models_job")
+    }
+    assert jobs == {
+        "sales_models_job": {ENRICHED_SALES, DAILY_SALES},
+        "regional_sales_job": {REGIONAL_DAILY_SALES},
+        "customer_models_job": {CUSTOMER_EMAILS, CUSTOMER_ORDERS},
+    }
+    sensors = {
+        name: (s.default_status, s.minimum_interval_seconds, [j.name for j in s.jobs])
+        for name in (
+            "sales_models_sensor",
+            "regional_sales_sensor",
+            "customer_snapshot_sensor",
+            "order_history_sensor",
+        )
+        for s in [defs.resolve_sensor_def(name)]
+    }
+    running = dg.DefaultSensorStatus.RUNNING
+    assert sensors == {
+        "sales_models_sensor": (running, 15, ["sales_models_job"]),
+        "regional_sales_sensor": (running, 15, ["regional_sales_job"]),
+        "customer_snapshot_sensor": (running, 30, ["customer_models_job"]),
+        "order_history_sensor": (running, 60, ["customer_models_job"]),
+    }
+    assert sorted(defs.resources or {}) == ["io_manager", "warehouse"]
+    assert isinstance(defs.executor, dg.ExecutorDefinition)
+    assert defs.executor.name == "in_process"
+
+
+def test_every_borrowed_key_is_an_ingestion_asset() -> None:
+    """The keys this location reads or watches are materialized by the ingestion location,
+    with the same partitioning and partition column: no dangling reference."""
+    try:
+        from ingestion.definitions import defs as ingestion_defs
+    except ImportError as exc:
+        pytest.fail(f"the ingestion location's definitions do not import: {exc}")
+
+    theirs = ingestion_defs.resolve_asset_graph()
+    ours = defs.resolve_asset_graph()
+    referenced = _keys(ours, materializable=False) | {customer_snapshot_sensor.asset_key}
+
+    assert referenced == {CUSTOMERS, PRODUCTS, ORDERS, SALES}
+    missing = [
+        key.to_user_string()
+        for key in sorted(referenced)
+        if not theirs.has(key) or not theirs.get(key).is_materializable
+    ]
+    assert missing == []
+    for key in referenced:
+        mine, owner = ours.get(key), theirs.get(key)
+        assert mine.partitions_def == owner.partitions_def, key
+        if "partition_expr" in mine.metadata:
+            assert mine.metadata["partition_expr"] == owner.metadata.get("partition_expr"), key
