@@ -185,3 +185,13 @@ def test_overlapping_writers_from_separate_processes_never_fail(tmp_path: Path) 
         (2, 20, 2000),
     ]
     assert pids == {1}
+
+
+def test_a_warehouse_file_named_like_a_schema_is_unambiguous(tmp_path: Path) -> None:
+    """The default file is analytics.duckdb while analytics is also a schema in it."""
+    warehouse = WarehouseResource(database=str(tmp_path / "analytics.duckdb"))
+    with warehouse.transaction() as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS analytics")
+        conn.execute("CREATE OR REPLACE TABLE analytics.t AS SELECT 42 AS x")
+    with warehouse.get_connection() as conn:
+        assert conn.execute("SELECT x FROM analytics.t").fetchall() == [(42,)]

@@ -18,6 +18,8 @@ from platform_shared.settings import env
 # instance gives it one slot, so writers from different locations queue instead of
 # colliding on DuckDB's single-writer file lock.
 WAREHOUSE_POOL = "warehouse"
+# The catalog name the warehouse file is attached under in every connection.
+CATALOG = "warehouse"
 
 
 class WarehouseResource(DuckDBResource):
@@ -34,12 +36,11 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout_seconds
         delay = 0.05
         while True:
             try:
-                conn = duckdb.connect(self.database, config=dict(self.connection_config))
+                conn = self._connect()
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -52,6 +53,24 @@ class WarehouseResource(DuckDBResource):
             # The parent class closes only on success; a failed write must not keep the
             # file locked until garbage collection.
             conn.close()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        config = dict(self.connection_config)
+        if self.database == ":memory:":
+            return duckdb.connect(self.database, config=config)
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        # DuckDB names a file's catalog after the file: `analytics.duckdb` would make
+        # `analytics.x` ambiguous between that catalog and the analytics schema. Attach it
+        # under a neutral name instead.
+        conn = duckdb.connect(":memory:", config=config)
+        try:
+            quoted = self.database.replace("'", "''")
+            conn.execute(f"ATTACH '{quoted}' AS {CATALOG}")
+            conn.execute(f"USE {CATALOG}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

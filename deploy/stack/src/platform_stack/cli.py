@@ -43,40 +43,39 @@ def cmd_dev(args: argparse.Namespace) -> int:
         home=Path(args.home or root / ".dagster_home"),
         environ=environ,
         webserver_port=args.port,
-        code_server_ports={loc.name: FIRST_CODE_SERVER_PORT + i for i, loc in enumerate(locations)},
+        code_server_ports={}
+        if args.any_ports
+        else {loc.name: FIRST_CODE_SERVER_PORT + i for i, loc in enumerate(locations)},
     )
     landing = root / environ.get("LANDING_DIR", current("LANDING_DIR"))
     if not _has_landing_files(landing):
         print(f"First start: writing sample data into {landing}", flush=True)
         generate(landing, SampleSpec(bad_fraction=0.01))
 
-    stopping = False
+    def interrupt(signum: int, _frame: object) -> None:
+        # SIGTERM (a service manager, a test harness) stops the stack like Ctrl-C does.
+        raise KeyboardInterrupt
 
-    def request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGTERM, interrupt)
     print("Starting code servers, daemon and webserver...", flush=True)
     try:
         topology.start()
+        print(
+            f"\nDagster UI: {topology.webserver_url}  (instance: {topology.storage}, "
+            f"home: {topology.home})\nLogs: {topology.log_dir}\n"
+            "Sensors are on: landing files flow through ingestion, transformation and "
+            "analytics.\nCtrl-C stops every process.",
+            flush=True,
+        )
+        while True:
+            time.sleep(1)
+            _supervise(topology)
     except StartupError as exc:
         print(f"The stack did not start:\n{exc}", file=sys.stderr)
         return 1
-    print(
-        f"\nDagster UI: {topology.webserver_url}  (instance: {topology.storage}, "
-        f"home: {topology.home})\nLogs: {topology.log_dir}\n"
-        "Sensors are on: landing files flow through ingestion, transformation and "
-        "analytics.\nCtrl-C stops every process.",
-        flush=True,
-    )
-    try:
-        while not stopping:
-            time.sleep(1)
-            _supervise(topology)
-    finally:
+    except KeyboardInterrupt:
         print("\nStopping...", flush=True)
+    finally:
         topology.stop()
     return 0
 
@@ -145,6 +144,7 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
         products=args.products,
         seed=args.seed,
         bad_fraction=args.bad_fraction,
+        bad_reference_rows=args.bad_reference_rows,
     )
     out = Path(args.out or current("LANDING_DIR"))
     started = time.perf_counter()
@@ -199,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=42)
     sample.add_argument(
         "--bad-fraction", type=float, default=0.0, help="share of deliberately malformed rows"
+    )
+    sample.add_argument(
+        "--bad-reference-rows",
+        action="store_true",
+        help="break customers.csv rows too (their sales then fail referential checks)",
     )
     sample.set_defaults(func=cmd_sample_data)
 

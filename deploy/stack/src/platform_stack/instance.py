@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+from dagster import DagsterInstance
 
 POSTGRES_VARS = (
     "DAGSTER_POSTGRES_USER",
@@ -42,3 +45,25 @@ def prepare_home(home: Path, source_config: Path, environ: Mapping[str, str]) ->
         kind = "sqlite"
     (home / "dagster.yaml").write_text(text)
     return kind
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def initialize_storage(home: Path, environ: Mapping[str, str]) -> None:
+    """Create or migrate the instance's tables once, before any process starts.
+
+    Left to the processes, the code servers, the daemon and the webserver would all
+    create a fresh schema at the same moment and race on its migration table.
+    """
+    with _environment({**environ, "DAGSTER_HOME": str(home)}):
+        # Opening the instance creates (or checks) its storage tables.
+        DagsterInstance.from_config(str(home)).dispose()

@@ -31,6 +31,7 @@ class SampleSpec:
     products: int = 50
     seed: int = 42
     bad_fraction: float = 0.0
+    bad_reference_rows: bool = False
 
     @property
     def sales_per_day(self) -> int:
@@ -87,7 +88,9 @@ def _reference_files(conn: duckdb.DuckDBPyConnection, spec: SampleSpec, out: Pat
         """
     )
     region = f"['US', 'EU', 'APAC'][1 + (hash(i, {s}, 3) % 3)::INT]"
-    bad = _bad("i", spec)
+    # Reference rows are only broken on request: a quarantined customer makes every sale
+    # of theirs an orphan, which the transformation checks rightly refuse.
+    bad = _bad("i", spec) if spec.bad_reference_rows else "FALSE"
     _copy_lines(
         conn,
         CUSTOMERS_HEADER,

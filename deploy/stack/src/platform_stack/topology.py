@@ -26,7 +26,7 @@ from pathlib import Path
 from dagster._grpc.client import DagsterGrpcClient
 
 from platform_shared.settings import with_defaults
-from platform_stack.instance import prepare_home
+from platform_stack.instance import initialize_storage, prepare_home
 from platform_stack.workspace import Location, read_locations
 
 HOST = "127.0.0.1"
@@ -140,7 +140,8 @@ class Topology:
         self.root = self.root.resolve()
         self.home = self.home.resolve()
         self.envs_dir = (self.envs_dir or self.root / ".venvs").resolve()
-        self.log_dir = (self.log_dir or self.home / "logs").resolve()
+        # Not `logs`: Dagster treats $DAGSTER_HOME/logs as its own queue and empties it.
+        self.log_dir = (self.log_dir or self.home / "process-logs").resolve()
         self.locations = read_locations(self.root / "workspace.yaml")
 
     # -- environment -------------------------------------------------------------------
@@ -237,6 +238,12 @@ class Topology:
     # -- readiness ---------------------------------------------------------------------
 
     def code_server_serving(self, location: str) -> bool:
+        # A plain TCP connect first: the gRPC client logs every refused attempt.
+        try:
+            with socket.create_connection((HOST, self.port_of(location)), timeout=1):
+                pass
+        except OSError:
+            return False
         try:
             client = DagsterGrpcClient(host=HOST, port=self.port_of(location))
             return client.health_check_query() == "SERVING"
@@ -312,9 +319,11 @@ class Topology:
         and the daemon reports healthy; on failure stop what was started and raise."""
         self.assign_ports()
         self.storage = prepare_home(self.home, self.root / "dagster.yaml", self.base_env())
+        initialize_storage(self.home, self.base_env())
         try:
             for loc in self.locations:
-                self.start_location(loc.name, wait=False)
+                self.processes[loc.name] = self._code_server(loc)
+                self.processes[loc.name].start(self.root)
             for loc in self.locations:
                 self._await(
                     self.processes[loc.name],
@@ -377,16 +386,20 @@ class Topology:
         """Ask the webserver (and through the instance, the daemon) to reload ``name``."""
         reload_location(self.webserver_url, name)
 
-    def stop(self) -> None:
-        # Webserver and daemon first so nothing launches into a stopping code server.
-        order = ["webserver", "daemon"] + [loc.name for loc in self.locations]
-        for name in order:
-            proc = self.processes.get(name)
-            if proc:
-                proc.stop()
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every process: SIGTERM, then SIGKILL what is left after ``timeout``."""
+        # Webserver and daemon first so nothing launches into a stopping code server; the
+        # code servers then stop together rather than one timeout after another.
+        waves = [["webserver", "daemon"], [loc.name for loc in self.locations]]
+        for wave in waves:
+            procs = [self.processes[n] for n in wave if n in self.processes]
+            for proc in procs:
+                proc.signal(signal.SIGTERM, group=True)
+            deadline = time.monotonic() + timeout
+            for proc in procs:
+                proc.stop(timeout=max(0.1, deadline - time.monotonic()))
         self.processes.clear()
-        state = self.home / "stack.json"
-        state.unlink(missing_ok=True)
+        (self.home / "stack.json").unlink(missing_ok=True)
 
     def write_state(self) -> None:
         """Pids and ports of the running processes, for `platform-stack restart`."""
