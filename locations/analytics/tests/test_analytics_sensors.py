@@ -95,6 +95,7 @@ def test_materializations_of_a_run_failing_a_blocking_check_are_not_consumed(ins
     assert blocked.cursor
 
     report(instance, ENRICHED_SALES, "2024-03-07")
+    report(instance, REGIONAL_DAILY_SALES, "2024-03-07|EU")
     assert len(requests(tick(instance, blocked.cursor))) == 1
 
 
@@ -119,6 +120,7 @@ def test_waits_for_upstream_runs_to_finish(instance):
     assert waiting.cursor is None
 
     instance.report_run_failed(run)
+    report(instance, REGIONAL_DAILY_SALES, "2024-03-01|US")
     done = tick(instance, waiting.cursor)
     assert len(requests(done)) == 1
 
@@ -127,3 +129,18 @@ def test_sensor_targets_the_refresh_job_and_runs_by_default():
     assert transformation_updates_sensor.job_name == "analytics_refresh_job"
     assert transformation_updates_sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert transformation_updates_sensor.minimum_interval_seconds == 15
+
+
+def test_enriched_days_wait_for_their_regional_rebuild(instance):
+    # Transformation rebuilds regional_daily_sales right after enriched_sales: refreshing
+    # in between would publish a report without the day, then refresh a second time.
+    report(instance, ENRICHED_SALES, DAYS[0])
+    held = tick(instance, None)
+    assert held.run_requests == []
+    assert "Waiting for regional_daily_sales of 2024-03-01" in (held.skip_message or "")
+
+    for region in ("US", "EU", "APAC"):
+        report(instance, REGIONAL_DAILY_SALES, f"{DAYS[0]}|{region}")
+    ready = tick(instance, held.cursor)
+    assert len(requests(ready)) == 1
+    assert requests(ready)[0].tags["analytics/upstream_materializations"] == "4"

@@ -8,6 +8,8 @@ the cursor was stored) requests the same key and the daemon launches it once.
 
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 
 from analytics.external import ENRICHED_SALES, REGIONAL_DAILY_SALES
@@ -18,9 +20,45 @@ from platform_shared.cross_location import (
     runs_in_progress,
     usable_records,
 )
+from platform_shared.partitions import REGIONS, date_region_key
 
 WATCHED = (ENRICHED_SALES, REGIONAL_DAILY_SALES)
 RUN_KEY_PREFIX = "analytics_refresh"
+
+
+# How long a day of enriched_sales may wait for its regional_daily_sales before analytics
+# refreshes without it (the regional run failed, or its sensor is stopped).
+REGIONAL_GRACE_SECONDS = 600
+
+
+def _days_awaiting_regional(
+    instance: dg.DagsterInstance, records: list[dg.EventLogRecord]
+) -> set[str]:
+    """Days of enriched_sales not yet followed by their regional_daily_sales rebuild.
+
+    Transformation rebuilds regional_daily_sales in a run of its own right after
+    enriched_sales; refreshing in between would publish a report missing those days and
+    then refresh again. Holding back (cursor unmoved) folds both into one refresh.
+    """
+    now = time.time()
+    waiting = set()
+    for record in records:
+        day = record.partition_key
+        if record.asset_key != ENRICHED_SALES or not day:
+            continue
+        if now - record.timestamp > REGIONAL_GRACE_SECONDS:
+            continue
+        follow_up = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=REGIONAL_DAILY_SALES,
+                asset_partitions=[str(date_region_key(day, region)) for region in REGIONS],
+                after_storage_id=record.storage_id,
+            ),
+            limit=1,
+        )
+        if not follow_up.records:
+            waiting.add(day)
+    return waiting
 
 
 @dg.sensor(
@@ -56,6 +94,13 @@ def transformation_updates_sensor(
         )
 
     records = usable_records(context.instance, events)
+    waiting = _days_awaiting_regional(context.instance, records)
+    if waiting:
+        return dg.SkipReason(
+            "Waiting for regional_daily_sales of "
+            + ", ".join(sorted(waiting)[:5])
+            + " before refreshing (enriched_sales is rebuilt first)"
+        )
     if not records:
         return dg.SensorResult(
             skip_reason=dg.SkipReason(
