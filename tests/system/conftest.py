@@ -1,7 +1,7 @@
 """The real topology on 127.0.0.1: code servers, daemon, webserver, PostgreSQL.
 
-One platform per test session (starting it costs about half a minute on two cores);
-tests use their own partitions and files so they do not depend on each other's order.
+One platform per test session (starting it costs about half a minute on two cores); the
+tests of ``test_platform.py`` build on each other's data in file order.
 Processes are stopped by pid and temporary data removed even when a test fails; logs
 are kept under ``artifacts/system`` for the CI report.
 """

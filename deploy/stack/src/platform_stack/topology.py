@@ -194,7 +194,7 @@ class Topology:
             "--port",
             str(self.port_of(loc.name)),
             "--module-name",
-            loc.module,
+            module or loc.module,
             "--location-name",
             loc.name,
             "--use-python-environment-entry-point",
