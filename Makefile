@@ -10,8 +10,8 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
 
-.PHONY: help setup dev sample-data test test-unit test-system lint fmt typecheck up down \
-        test-deploy deploy new-location clean $(addprefix test-,$(LOCATIONS))
+.PHONY: help setup dev sample-data test test-unit test-system lint fmt up down \
+        test-deploy deploy check-location new-location clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -32,7 +32,7 @@ dev: setup  ## run the local stack (code servers, daemon, webserver on 127.0.0.1
 sample-data: setup  ## write sample landing files (ARGS="--days 30 --rows 100000")
 	$(UV) run --frozen platform-stack sample-data $(ARGS)
 
-test: setup  ## the whole suite: unit, location, deploy, system and fault tests
+test: setup  ## the whole suite: unit, location, deployment and system tests
 	$(PYTEST) $(ARGS)
 
 test-unit: setup  ## everything but the tests that start real processes
@@ -62,12 +62,14 @@ up:  ## the full stack in Docker (needs .env: cp .env.example .env)
 down:  ## stop the Docker stack (data volumes are kept)
 	docker compose down
 
-deploy: setup  ## rebuild and reload one team's location: make deploy LOCATION=<name>
-	@if [ -z "$(LOCATION)" ] || ! echo " $(LOCATIONS) " | grep -q " $(LOCATION) "; then \
-	  echo "unknown location '$(LOCATION)'; use LOCATION=<one of: $(LOCATIONS)>" >&2; exit 2; fi
+deploy: check-location setup  ## rebuild and reload one team's location: make deploy LOCATION=<name>
 	docker compose build $(LOCATION)
 	docker compose up -d --no-deps $(LOCATION)
 	$(UV) run --frozen platform-stack reload $(LOCATION) --url $${DAGSTER_WEBSERVER_URL:-http://127.0.0.1:3000}
+
+check-location:
+	@if [ -z "$(LOCATION)" ] || ! echo " $(LOCATIONS) " | grep -q " $(LOCATION) "; then \
+	  echo "unknown location '$(LOCATION)'; use LOCATION=<one of: $(LOCATIONS)>" >&2; exit 2; fi
 
 new-location: setup  ## scaffold a fourth team's location: make new-location NAME=<name>
 	@test -n "$(NAME)" || { echo "usage: make new-location NAME=<name>" >&2; exit 2; }
