@@ -11,7 +11,7 @@ LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help setup dev sample-data test test-unit test-system lint fmt up down \
-        test-deploy deploy check-location new-location clean $(addprefix test-,$(LOCATIONS))
+        test-deploy deploy check-location bench new-location clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -70,6 +70,9 @@ deploy: check-location setup  ## rebuild and reload one team's location: make de
 check-location:
 	@if [ -z "$(LOCATION)" ] || ! echo " $(LOCATIONS) " | grep -q " $(LOCATION) "; then \
 	  echo "unknown location '$(LOCATION)'; use LOCATION=<one of: $(LOCATIONS)>" >&2; exit 2; fi
+
+bench: setup  ## benchmarks with ratios against same-run baselines (ARGS="--repeat 5")
+	$(UV) run --frozen python -m platform_stack.bench $(ARGS)
 
 new-location: setup  ## scaffold a fourth team's location: make new-location NAME=<name>
 	@test -n "$(NAME)" || { echo "usage: make new-location NAME=<name>" >&2; exit 2; }

@@ -106,6 +106,22 @@ def test_dev_stack_moves_sample_data_to_analytics_without_a_click(
             ).fetchone()
         assert expected is not None
         assert revenue == expected[0]
+
+        # One team's redeploy on the local stack: only its code server is replaced.
+        before = json.loads(state_file.read_text())["processes"]
+        restart = subprocess.run(
+            [str(stack_bin), "--root", str(root), "--home", str(home), "restart", "transformation"],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert restart.returncode == 0, restart.stderr
+        after = json.loads(state_file.read_text())["processes"]
+        assert after["transformation"] != before["transformation"]
+        assert {k: v for k, v in after.items() if k != "transformation"} == {
+            k: v for k, v in before.items() if k != "transformation"
+        }
     finally:
         pids = json.loads(state_file.read_text())["processes"] if state_file.exists() else {}
         stack.send_signal(signal.SIGINT)
