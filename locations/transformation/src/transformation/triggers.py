@@ -27,6 +27,7 @@ from platform_shared.cross_location import (
     range_tags,
     read_materializations,
     run_key,
+    runs_in_progress,
     usable_records,
 )
 
@@ -74,9 +75,7 @@ def _settled(
     ``read_materializations`` format: newest consumed storage id per key). Events without
     a run (reported through the API) have nothing to wait for.
     """
-    run_ids = list({r.run_id for r in events.records if r.run_id})
-    runs = instance.get_runs(dg.RunsFilter(run_ids=run_ids)) if run_ids else []
-    in_progress = {run.run_id for run in runs if not run.is_finished}
+    in_progress = runs_in_progress(instance, (r.run_id for r in events.records))
     if not in_progress:
         return events, 0
     positions: dict[str, int] = json.loads(cursor) if cursor else {}
