@@ -1,0 +1,5 @@
+import sys
+
+from platform_stack.bench import main
+
+sys.exit(main())
