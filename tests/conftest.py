@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg2
 import pytest
@@ -21,11 +21,13 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_env() -> Iterator[dict[str, str]]:
-    """``DAGSTER_POSTGRES_*`` of a database created for this test session, dropped after.
+def postgres_databases() -> Iterator[Callable[[], dict[str, str]]]:
+    """A factory of fresh databases: each call returns the ``DAGSTER_POSTGRES_*`` of a new
+    one. All are dropped at the end of the session.
 
     The variables from the environment name a role allowed to create databases
-    (``source deploy/ci/services.sh`` provides one).
+    (``source deploy/ci/services.sh`` provides one). A platform needs a database of its
+    own: run and event records of another platform would look like work already done.
     """
     base = {v: os.environ.get(v, "") for v in POSTGRES_VARS}
     missing = [v for v, value in base.items() if not value]
@@ -36,24 +38,44 @@ def postgres_env() -> Iterator[dict[str, str]]:
         "port": int(base["DAGSTER_POSTGRES_PORT"]),
         "user": base["DAGSTER_POSTGRES_USER"],
         "password": base["DAGSTER_POSTGRES_PASSWORD"],
+        "dbname": base["DAGSTER_POSTGRES_DB"],
     }
     try:
-        admin = psycopg2.connect(dbname=base["DAGSTER_POSTGRES_DB"], **connect)
+        psycopg2.connect(**connect).close()
     except psycopg2.OperationalError as exc:
         _unavailable(f"cannot connect to PostgreSQL: {exc}")
         raise
-    admin.autocommit = True
-    name = f"dagster_test_{secrets.token_hex(4)}"
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    created: list[str] = []
+
+    def admin_execute(statement: sql.Composable) -> None:
+        # A connection per statement: a test may restart the server in between.
+        admin = psycopg2.connect(**connect)
+        try:
+            admin.autocommit = True
+            with admin.cursor() as cur:
+                cur.execute(statement)
+        finally:
+            admin.close()
+
+    def create() -> dict[str, str]:
+        name = f"dagster_test_{secrets.token_hex(4)}"
+        admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        created.append(name)
+        return {**base, "DAGSTER_POSTGRES_DB": name}
+
     try:
-        yield {**base, "DAGSTER_POSTGRES_DB": name}
+        yield create
     finally:
-        with admin.cursor() as cur:
-            cur.execute(
+        for name in created:
+            admin_execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-        admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_env(postgres_databases: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """``DAGSTER_POSTGRES_*`` of a database created for this test session, dropped after."""
+    return postgres_databases()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,61 @@
+"""Fault injection on the real topology: each test module gets a platform of its own.
+
+A fault can leave a platform in a state the next case should not inherit (a killed
+daemon, a restarted database, cursors moved by hand), so platforms are per module, each
+on a fresh PostgreSQL database and a fresh data folder, and always stopped by pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from platform_stack.topology import Topology, free_port
+from tests.system.harness import artifacts_dir, platform_environ
+
+PlatformFactory = Callable[..., contextlib.AbstractContextManager[Topology]]
+
+
+@pytest.fixture(scope="module")
+def start_platform(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_databases: Callable[[], dict[str, str]],
+    pytestconfig: pytest.Config,
+) -> PlatformFactory:
+    """``with start_platform("name", EXTRA="1") as topology:`` a whole platform on its own
+    database and data folder; logs under ``artifacts/system/faults-<name>``."""
+
+    @contextlib.contextmanager
+    def start(name: str, **extra_env: str) -> Iterator[Topology]:
+        data = tmp_path_factory.mktemp(f"faults-{name}")
+        (data / "landing").mkdir()
+        environ = platform_environ(data, {**postgres_databases(), **extra_env})
+        topology = Topology(
+            root=pytestconfig.rootpath,
+            home=data / "home",
+            environ=environ,
+            webserver_port=free_port(),
+            log_dir=artifacts_dir(pytestconfig.rootpath, f"faults-{name}"),
+        )
+        topology.start()
+        try:
+            yield topology
+        finally:
+            topology.stop()
+            shutil.rmtree(data, ignore_errors=True)
+
+    return start
+
+
+@pytest.fixture(scope="module")
+def fault_platform(
+    request: pytest.FixtureRequest, start_platform: PlatformFactory
+) -> Iterator[Topology]:
+    """One running platform shared by the cases of a test module."""
+    name = Path(str(request.module.__file__)).stem.removeprefix("test_")
+    with start_platform(name) as topology:
+        yield topology
