@@ -382,6 +382,34 @@ class Topology:
         proc.stop(group=False)
         self.start_location(name, timeout=timeout, module=module, extra_env=extra_env)
 
+    def kill(self, name: str, sig: int = signal.SIGKILL, *, group: bool = True) -> int:
+        """Send ``sig`` to one process (with ``group``, its children too, as when its
+        container dies) and wait for it to exit; returns the pid it had."""
+        proc = self.processes[name]
+        pid = proc.pid
+        if pid is None or proc.popen is None:
+            raise KeyError(f"{name} was never started")
+        proc.signal(sig, group=group)
+        proc.popen.wait(60)
+        self.write_state()
+        return pid
+
+    def start_host(self, name: str, timeout: float = 120.0) -> None:
+        """(Re)start the daemon or the webserver and wait until it is ready again."""
+        factories = {
+            "daemon": (self._daemon, self.daemon_healthy),
+            "webserver": (self._webserver, self.webserver_ready),
+        }
+        make, ready = factories[name]
+        old = self.processes.get(name)
+        if old is not None and old.alive():
+            old.stop()
+        proc = make()
+        proc.start(self.root)
+        self.processes[name] = proc
+        self._await(proc, ready, timeout, name)
+        self.write_state()
+
     def reload_location(self, name: str) -> None:
         """Ask the webserver (and through the instance, the daemon) to reload ``name``."""
         reload_location(self.webserver_url, name)
