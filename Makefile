@@ -11,7 +11,7 @@ LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
 
 .PHONY: help setup dev sample-data test test-unit test-system lint fmt up down \
-        test-deploy deploy check-location bench new-location clean $(addprefix test-,$(LOCATIONS))
+        test-faults test-deploy deploy check-location bench new-location clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -40,6 +40,9 @@ test-unit: setup  ## everything but the tests that start real processes
 
 test-system: setup  ## only the tests that start the real topology
 	$(PYTEST) -m "system or faults" $(ARGS)
+
+test-faults: setup  ## only the fault-injection suite (real processes, PostgreSQL)
+	$(PYTEST) -m faults $(ARGS)
 
 test-deploy: setup  ## deployment files: schemas, hadolint, consistency, image recipes
 	$(PYTEST) tests/deploy $(ARGS)
