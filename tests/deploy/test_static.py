@@ -241,8 +241,8 @@ def test_code_server_service(location: Location) -> None:
     assert service["build"] == {"context": ".", "dockerfile": location.dockerfile}
     assert service["command"] == [
         "dagster",
-        "code-server",
-        "start",
+        "api",
+        "grpc",
         "-h",
         ALL_INTERFACES,
         "-p",

@@ -1,6 +1,6 @@
 """Start and stop the platform's processes on one machine.
 
-The same topology as the compose file: one ``dagster code-server`` per location, each
+The same topology as the compose file: one ``dagster api grpc`` server per location, each
 from that location's own environment, plus the webserver and the daemon from the host
 environment, all sharing one instance home. The local stack (``platform-stack dev``) and
 the system-test fixtures both drive this class, so there is one definition of "start the
@@ -185,10 +185,13 @@ class Topology:
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(bin_dir.parent)
         env.update(extra_env or {})
+        # `dagster api grpc` serves the definitions from one process; `code-server start`
+        # would add a proxy process in front (a second Python start-up) only to allow a
+        # reload from the UI without a restart, which `restart_location` does anyway.
         argv = [
             str(bin_dir / "dagster"),
-            "code-server",
-            "start",
+            "api",
+            "grpc",
             "--host",
             HOST,
             "--port",
