@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from platform_stack.bench import startup
+from platform_stack.bench import concurrency, overhead, startup
 from platform_stack.bench.common import DEFAULT_ROWS, Context, Scale, machine
 from platform_stack.workspace import read_locations
 
@@ -20,6 +20,8 @@ Figure = Callable[[Context], None]
 
 FIGURES: dict[str, Figure] = {
     "startup": startup.run,
+    "overhead": overhead.run,
+    "concurrency": concurrency.run,
 }
 
 
