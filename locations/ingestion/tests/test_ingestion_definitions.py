@@ -15,6 +15,7 @@ def test_definitions_load_with_the_shared_resource_keys():
         "orders_file_sensor",
         "sales_file_sensor",
         "reference_files_sensor",
+        "orphaned_runs_sensor",
     }
     assert [s.name for s in repository.schedule_defs] == ["daily_feeds_fallback_schedule"]
 

@@ -9,12 +9,13 @@ from analytics.resources import platform_links
 from analytics.schedules import SCHEDULES
 from analytics.sensors import transformation_updates_sensor
 from platform_shared.resources import export_folder, warehouse
+from platform_shared.run_health import orphaned_runs_sensor
 
 defs = dg.Definitions(
     assets=[*UPSTREAM_SPECS, *PUBLISHED_ASSETS],
     jobs=list(JOBS),
     schedules=list(SCHEDULES),
-    sensors=[transformation_updates_sensor],
+    sensors=[transformation_updates_sensor, orphaned_runs_sensor("analytics")],
     resources={"warehouse": warehouse(), "exports": export_folder(), "links": platform_links()},
     executor=dg.in_process_executor,
 )

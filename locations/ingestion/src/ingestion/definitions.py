@@ -8,12 +8,18 @@ from ingestion.jobs import daily_feeds_job, reference_data_job
 from ingestion.schedules import daily_feeds_fallback_schedule
 from ingestion.sensors import orders_file_sensor, reference_files_sensor, sales_file_sensor
 from platform_shared.resources import landing_zone, warehouse
+from platform_shared.run_health import orphaned_runs_sensor
 from platform_shared.settings import env
 
 defs = dg.Definitions(
     assets=[customers, products, orders, sales],
     jobs=[daily_feeds_job, reference_data_job],
-    sensors=[orders_file_sensor, sales_file_sensor, reference_files_sensor],
+    sensors=[
+        orders_file_sensor,
+        sales_file_sensor,
+        reference_files_sensor,
+        orphaned_runs_sensor("ingestion"),
+    ],
     schedules=[daily_feeds_fallback_schedule],
     resources={
         "warehouse": warehouse(),

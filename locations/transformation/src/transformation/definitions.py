@@ -3,6 +3,7 @@
 import dagster as dg
 
 from platform_shared.resources import warehouse
+from platform_shared.run_health import orphaned_runs_sensor
 from transformation.assets import ASSETS
 from transformation.external import UPSTREAM_SPECS
 from transformation.io_managers import warehouse_io_manager
@@ -13,7 +14,7 @@ defs = dg.Definitions(
     # Ingestion's tables come first as external specs: not materializable here.
     assets=[*UPSTREAM_SPECS, *ASSETS],
     jobs=JOBS,
-    sensors=SENSORS,
+    sensors=[*SENSORS, orphaned_runs_sensor("transformation")],
     resources={
         "warehouse": warehouse(),
         # DataFrames (customer_emails, and the snapshot it reads) live in the warehouse.

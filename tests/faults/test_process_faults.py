@@ -1,0 +1,426 @@
+"""Process crashes and database restarts on the real topology: nothing is lost.
+
+The cases share one platform (``fault_platform``) and run in file order, each on a day
+of its own, so a case never inherits another's run. Each loads a day of sales, then
+re-delivers a large changed file for that day and hits the reload while its run worker
+holds the warehouse open (the partition's transaction is under way): the partition must
+hold the old rows or the complete new ones, and the run must reach a verdict (retried
+where it died). The database restarts come last: they touch every process.
+
+Recovery times are printed and written to ``artifacts/faults/process_faults.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
+
+from platform_shared.run_health import worker_report
+from platform_stack.topology import Topology
+from tests.system.harness import eventually, landing_dir, warehouse_of
+from tests.system.landing import Day, deliver
+
+pytestmark = [pytest.mark.faults, pytest.mark.postgres]
+
+SENSOR = "dagster/sensor_name"
+PARTITION = "dagster/partition"
+PARENT = "dagster/parent_run_id"
+# Large enough that the load's transaction lasts seconds on two cores.
+BIG_ROWS = 400_000
+LOCATIONS = ("ingestion", "transformation", "analytics")
+MEASURED: dict[str, float] = {}
+
+# (rows, revenue) of a sales partition.
+Stats = tuple[int, Decimal]
+
+
+def _record(name: str, seconds: float) -> None:
+    MEASURED[name] = round(seconds, 1)
+    print(f"\n[faults] {name}: {seconds:.1f} s")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_measurements(pytestconfig: pytest.Config) -> Iterator[None]:
+    yield
+    out = pytestconfig.rootpath / "artifacts" / "faults"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "process_faults.json").write_text(json.dumps(MEASURED, indent=2) + "\n")
+
+
+@pytest.fixture(scope="module")
+def instance(fault_platform: Topology) -> Iterator[DagsterInstance]:
+    """The platform's instance, read from this process (the same PostgreSQL database)."""
+    saved = dict(os.environ)
+    os.environ.update(
+        {k: v for k, v in fault_platform.base_env().items() if k.startswith("DAGSTER")}
+    )
+    try:
+        inst = DagsterInstance.from_config(str(fault_platform.home))
+        yield inst
+        inst.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+_SENSORS = """query($selector: RepositorySelector!) {
+  sensorsOrError(repositorySelector: $selector) {
+    ... on Sensors { results { id name sensorState { status } } } } }"""
+
+
+@pytest.fixture(scope="module")
+def platform(fault_platform: Topology) -> Topology:
+    """The shared platform with the downstream teams' sensors stopped.
+
+    The faults hit ingestion runs; the transformation and analytics runs each load would
+    set off only compete for the warehouse's single slot and two cores. Their
+    ``orphaned_runs_sensor`` stays on.
+    """
+    for location in ("transformation", "analytics"):
+        selector = {"repositoryLocationName": location, "repositoryName": "__repository__"}
+        sensors = fault_platform.graphql(_SENSORS, {"selector": selector})["sensorsOrError"]
+        for sensor in sensors["results"]:
+            if sensor["name"] != "orphaned_runs_sensor":
+                fault_platform.graphql(
+                    "mutation($id: String) { stopSensor(id: $id) { __typename } }",
+                    {"id": sensor["id"]},
+                )
+        after = fault_platform.graphql(_SENSORS, {"selector": selector})["sensorsOrError"]
+        running = {s["name"] for s in after["results"] if s["sensorState"]["status"] == "RUNNING"}
+        assert running == {"orphaned_runs_sensor"}, (location, running)
+    return fault_platform
+
+
+# -- data ------------------------------------------------------------------------------
+
+
+def _big_sales_csv(path: Path, date: str, rows: int) -> Stats:
+    """A large, valid sales file for ``date``; its expected (rows, revenue)."""
+    import duckdb
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as conn:
+        conn.execute(
+            f"""COPY (SELECT 5000000 + i AS sale_id, 5000000 + i // 3 AS order_id,
+                       1 + (i // 3) % 4 AS customer_id, 3 AS product_id,
+                       1 + i % 4 AS quantity, '1.50' AS unit_price,
+                       '{date} 12:00:00' AS sale_ts
+                FROM range({rows}) t(i))
+                TO '{tmp.as_posix()}' (HEADER, DELIMITER ',')"""
+        )
+    tmp.rename(path)
+    units = sum(1 + i % 4 for i in range(4)) * (rows // 4) + sum(1 + i % 4 for i in range(rows % 4))
+    return rows, units * Decimal("1.50")
+
+
+def _day_stats(day: Day) -> Stats:
+    return len(day.sales), sum((q * p for *_, q, p, _ in day.sales), Decimal(0))
+
+
+def _stats(platform: Topology, date: str) -> Stats:
+    with warehouse_of(platform).get_connection() as conn:
+        exists = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'ingestion' AND table_name = 'sales'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0, Decimal(0)
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(quantity * unit_price), 0) FROM ingestion.sales "
+            "WHERE sale_date = ?::DATE",
+            [date],
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), Decimal(row[1])
+
+
+def _load_small_day(platform: Topology, instance: DagsterInstance, day: Day) -> Stats:
+    """Deliver ``day`` and wait until its partition is loaded: the "old" data."""
+    deliver(landing_dir(platform) / "sales" / f"{day.date}.csv", day.sales_csv())
+    old = _day_stats(day)
+    eventually(lambda: _stats(platform, day.date) == old, 180, f"sales of {day.date} loaded")
+    return old
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+def _sales_runs(instance: DagsterInstance, date: str) -> list[DagsterRun]:
+    return [
+        r
+        for r in instance.get_runs()
+        if r.tags.get(PARTITION) == date and r.tags.get(SENSOR) == "sales_file_sensor"
+    ]
+
+
+def _failure(instance: DagsterInstance, run: DagsterRun) -> str:
+    events = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    return f"{run.job_name} {run.status.value}: {[e.message for e in events][:1]}"
+
+
+def _warehouse_open_by(pid: int, warehouse: Path) -> bool:
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if Path(os.readlink(fd)) == warehouse:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _reload_mid_write(
+    platform: Topology, instance: DagsterInstance, date: str
+) -> tuple[DagsterRun, int, Stats]:
+    """Re-deliver a large changed file for ``date`` and wait until the worker of its run
+    has the warehouse open (inside the load's transaction). Returns the run, the worker's
+    pid (a child of the ingestion code server) and the expected new stats."""
+    before = {r.run_id for r in _sales_runs(instance, date)}
+    new = _big_sales_csv(landing_dir(platform) / "sales" / f"{date}.csv", date, BIG_ROWS)
+    run = eventually(
+        lambda: next((r for r in _sales_runs(instance, date) if r.run_id not in before), None),
+        120,
+        f"the reload run of {date}",
+    )
+    assert isinstance(run, DagsterRun)
+    report = eventually(lambda: worker_report(instance, run.run_id), 120, "its worker's pid")
+    pid = report.pid  # type: ignore[union-attr]
+    warehouse = Path(platform.environ["WAREHOUSE_PATH"]).resolve()
+    eventually(
+        lambda: _warehouse_open_by(pid, warehouse) or not _pid_alive(pid),
+        120,
+        "the run worker to open the warehouse",
+    )
+    assert _pid_alive(pid), _failure(instance, instance.get_run_by_id(run.run_id) or run)
+    code_server = platform.processes["ingestion"].pid
+    assert code_server is not None
+    assert pid in _descendants(code_server), "the run worker is a child of its code server"
+    return run, pid, new
+
+
+def _finished(instance: DagsterInstance, run_id: str) -> DagsterRun | None:
+    run = instance.get_run_by_id(run_id)
+    return run if run is not None and run.is_finished else None
+
+
+def _retry_of(instance: DagsterInstance, run_id: str) -> DagsterRun | None:
+    return next((r for r in instance.get_runs() if r.tags.get(PARENT) == run_id), None)
+
+
+def _assert_old_or_new(platform: Topology, date: str, old: Stats, new: Stats) -> Stats:
+    stats = _stats(platform, date)
+    assert stats in (old, new), f"{date} holds {stats}: neither old {old} nor new {new}"
+    return stats
+
+
+def _await_retry_success(
+    instance: DagsterInstance, failed: DagsterRun, timeout: float
+) -> DagsterRun:
+    retry = eventually(lambda: _retry_of(instance, failed.run_id), timeout, "a retry run")
+    assert isinstance(retry, DagsterRun)
+    done = eventually(lambda: _finished(instance, retry.run_id), timeout, "the retry to finish")
+    assert isinstance(done, DagsterRun)
+    assert done.status == DagsterRunStatus.SUCCESS, _failure(instance, done)
+    assert done.tags.get("dagster/retry_number") == "1"
+    return done
+
+
+# -- cases -----------------------------------------------------------------------------
+
+
+def test_run_worker_killed_mid_reload_keeps_old_or_new(
+    platform: Topology, instance: DagsterInstance
+) -> None:
+    day = Day(date="2025-03-06", first_id=60_000)
+    old = _load_small_day(platform, instance, day)
+    run, pid, new = _reload_mid_write(platform, instance, day.date)
+
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    failed = eventually(lambda: _finished(instance, run.run_id), 60, "the killed run's verdict")
+    assert isinstance(failed, DagsterRun)
+    _record("worker_kill_to_run_failed_s", time.monotonic() - killed)
+    assert failed.status == DagsterRunStatus.FAILURE
+    # The transaction died with its process: the partition is exactly as before.
+    assert _stats(platform, day.date) == old
+    assert platform.code_server_serving("ingestion")
+
+    retry = _await_retry_success(instance, failed, 240)
+    _record("worker_kill_to_retry_success_s", time.monotonic() - killed)
+    assert retry.tags.get(PARTITION) == day.date
+    assert _stats(platform, day.date) == new
+
+
+def test_code_server_group_killed_mid_run_is_retried(
+    platform: Topology, instance: DagsterInstance
+) -> None:
+    day = Day(date="2025-03-01", first_id=10_000)
+    old = _load_small_day(platform, instance, day)
+    run, pid, new = _reload_mid_write(platform, instance, day.date)
+
+    # The container dies: the code server and its run workers, all at once.
+    platform.kill("ingestion", signal.SIGKILL, group=True)
+    eventually(lambda: not _pid_alive(pid), 30, "the run worker to die with its group")
+    assert _stats(platform, day.date) == old
+    assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.STARTED  # type: ignore[union-attr]
+
+    restarted = time.monotonic()
+    platform.start_location("ingestion", timeout=90)
+    _record("code_server_restart_to_serving_s", time.monotonic() - restarted)
+    eventually(
+        lambda: platform.location_statuses().get("ingestion") == "LOADED",
+        90,
+        "the webserver to serve the restarted location",
+    )
+    _record("code_server_restart_to_webserver_loaded_s", time.monotonic() - restarted)
+    assert time.monotonic() - restarted < 90
+
+    failed = eventually(lambda: _finished(instance, run.run_id), 120, "the orphaned run's verdict")
+    assert isinstance(failed, DagsterRun)
+    _record("code_server_restart_to_orphan_failed_s", time.monotonic() - restarted)
+    assert failed.status == DagsterRunStatus.FAILURE, _failure(instance, failed)
+    assert "gone without a verdict" in _failure(instance, failed)
+    _assert_old_or_new(platform, day.date, old, new)
+
+    retry = _await_retry_success(instance, failed, 300)
+    _record("code_server_restart_to_retry_success_s", time.monotonic() - restarted)
+    assert retry.tags.get(PARTITION) == day.date
+    assert _stats(platform, day.date) == new
+
+
+def test_graceful_code_server_stop_lets_the_run_finish(
+    platform: Topology, instance: DagsterInstance
+) -> None:
+    day = Day(date="2025-03-02", first_id=20_000)
+    old = _load_small_day(platform, instance, day)
+    run, pid, new = _reload_mid_write(platform, instance, day.date)
+
+    restarted = time.monotonic()
+    platform.restart_location("ingestion", timeout=90)
+    _record("graceful_restart_to_serving_s", time.monotonic() - restarted)
+    # The old code server is gone, its run worker is not.
+    assert _pid_alive(pid) or _finished(instance, run.run_id)
+    platform.reload_location("ingestion")
+    assert platform.location_statuses()["ingestion"] == "LOADED"
+
+    done = eventually(lambda: _finished(instance, run.run_id), 300, "the in-flight run")
+    assert isinstance(done, DagsterRun)
+    assert done.status == DagsterRunStatus.SUCCESS, _failure(instance, done)
+    assert _stats(platform, day.date) == new != old
+    assert _retry_of(instance, run.run_id) is None
+
+
+# -- database --------------------------------------------------------------------------
+
+
+def _postgres_cluster() -> tuple[str, str]:
+    """(version, name) of the local cluster that serves DAGSTER_POSTGRES_PORT."""
+    port = os.environ.get("DAGSTER_POSTGRES_PORT", "5432")
+    try:
+        listing = subprocess.run(
+            ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"pg_lsclusters unavailable, cannot restart PostgreSQL: {exc}")
+    for line in listing.splitlines():
+        version, name, cluster_port, *_ = line.split()
+        if cluster_port == port:
+            return version, name
+    pytest.fail(f"no local PostgreSQL cluster on port {port}: {listing!r}")
+
+
+def _restart_postgres() -> float:
+    """Restart the cluster; returns the monotonic time it was back."""
+    if os.geteuid() != 0:
+        pytest.fail("restarting PostgreSQL needs root (pg_ctlcluster), as CI runs")
+    version, name = _postgres_cluster()
+    result = subprocess.run(
+        ["pg_ctlcluster", version, name, "restart"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"pg_ctlcluster restart failed: {result.stderr}"
+    return time.monotonic()
+
+
+def _everything_serves(platform: Topology) -> bool:
+    return (
+        platform.webserver_ready()
+        and platform.daemon_healthy()
+        and all(platform.code_server_serving(n) for n in LOCATIONS)
+        and all(p.alive() for p in platform.processes.values())
+    )
+
+
+def test_postgres_restart_while_idle(platform: Topology, instance: DagsterInstance) -> None:
+    back = _restart_postgres()
+    eventually(lambda: _everything_serves(platform), 60, "every process to recover")
+    _record("postgres_idle_restart_to_all_serving_s", time.monotonic() - back)
+
+    day = Day(date="2025-03-04", first_id=40_000)
+    _load_small_day(platform, instance, day)
+    _record("postgres_idle_restart_to_new_file_loaded_s", time.monotonic() - back)
+
+
+def test_postgres_restart_with_a_run_in_flight(
+    platform: Topology, instance: DagsterInstance
+) -> None:
+    day = Day(date="2025-03-05", first_id=50_000)
+    old = _load_small_day(platform, instance, day)
+    run, _, new = _reload_mid_write(platform, instance, day.date)
+
+    back = _restart_postgres()
+    eventually(lambda: _everything_serves(platform), 60, "every process to recover")
+    _record("postgres_busy_restart_to_all_serving_s", time.monotonic() - back)
+
+    done = eventually(lambda: _finished(instance, run.run_id), 240, "the in-flight run's verdict")
+    assert isinstance(done, DagsterRun)
+    _record("postgres_busy_restart_to_run_verdict_s", time.monotonic() - back)
+    _assert_old_or_new(platform, day.date, old, new)
+    if done.status != DagsterRunStatus.SUCCESS:
+        _await_retry_success(instance, done, 300)
+        _record("postgres_busy_restart_to_retry_success_s", time.monotonic() - back)
+    assert _stats(platform, day.date) == new
+    # The cascade the reload started settles too: no run is left stuck.
+    eventually(
+        lambda: all(r.is_finished for r in instance.get_runs()), 240, "no run left in flight"
+    )
