@@ -128,7 +128,7 @@ def test_waits_for_upstream_runs_to_finish(instance):
 def test_sensor_targets_the_refresh_job_and_runs_by_default():
     assert transformation_updates_sensor.job_name == "analytics_refresh_job"
     assert transformation_updates_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert transformation_updates_sensor.minimum_interval_seconds == 15
+    assert transformation_updates_sensor.minimum_interval_seconds == 5
 
 
 def test_enriched_days_wait_for_their_regional_rebuild(instance):

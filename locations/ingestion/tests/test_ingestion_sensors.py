@@ -302,7 +302,7 @@ def test_reference_sensor_skips_symlink_out_of_the_folder(tmp_path, landing, cap
 
 def test_sensors_run_by_default_at_their_interval():
     assert sales_file_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sales_file_sensor.minimum_interval_seconds == 15
+    assert sales_file_sensor.minimum_interval_seconds == 5
     assert reference_files_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 

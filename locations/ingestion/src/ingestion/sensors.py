@@ -47,9 +47,9 @@ from platform_shared.resources import LandingZone
 from platform_shared.validation import UnsafeInputError, resolve_inside
 
 # Freshness target: a delivered file reaches analytics in about 20 s (median). A tick
-# lists one folder and hashes only changed files (milliseconds), so 15 s costs little
-# and leaves the rest of the budget to the runs downstream.
-DAILY_FEED_INTERVAL_SECONDS = 15
+# lists one folder and hashes only changed files (milliseconds); 5 s is the sensor
+# daemon's own loop period, so a shorter interval would not tick any sooner.
+DAILY_FEED_INTERVAL_SECONDS = 5
 # Reference snapshots change a few times a day; nothing waits on them by the second.
 REFERENCE_INTERVAL_SECONDS = 30
 QUIET_SECONDS = 5

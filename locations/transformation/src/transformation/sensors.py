@@ -8,7 +8,8 @@ blocking check; each request's run key names the events it answers, so the daemo
 launches it exactly once even if a tick is evaluated twice.
 
 Intervals: a tick reads a few rows of the event log, so the daily sales sensors tick
-every 15 s to keep a delivered file's latency to analytics low; a burst of loads inside
+every 5 s (the sensor daemon's loop period, the shortest that means anything) to keep a
+delivered file's latency to analytics low; a burst of loads inside
 one interval still becomes one batched request. Customer snapshots change a few times a
 day and order history feeds a full-table rebuild, so those sensors tick less often.
 """
@@ -25,7 +26,7 @@ from transformation.keys import CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES
 from transformation.triggers import range_requests, read_batch
 
 RANGES_PER_TICK = 4
-SALES_INTERVAL_SECONDS = 15
+SALES_INTERVAL_SECONDS = 5
 CUSTOMER_SNAPSHOT_INTERVAL_SECONDS = 30
 ORDER_HISTORY_INTERVAL_SECONDS = 60
 
