@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from platform_stack.bench import concurrency, overhead, startup
+from platform_stack.bench import concurrency, fanout, latency, overhead, startup
 from platform_stack.bench.common import DEFAULT_ROWS, Context, Scale, machine
 from platform_stack.workspace import read_locations
 
@@ -22,6 +22,8 @@ FIGURES: dict[str, Figure] = {
     "startup": startup.run,
     "overhead": overhead.run,
     "concurrency": concurrency.run,
+    "fanout": fanout.run,
+    "latency": latency.run,
 }
 
 
