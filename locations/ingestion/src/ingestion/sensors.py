@@ -15,6 +15,9 @@ that record, so a tick costs a directory listing plus the reading of changed fil
   counts only once it has settled, i.e. its (size, mtime) is unchanged since the
   previous tick, or, on first sight, untouched for ``QUIET_SECONDS`` (whole files
   renamed into place and ``cp -p`` copies need no second look).
+* A file the cursor does not know (a reset or unreadable cursor) is compared with the
+  newest run this sensor requested for it: content already loaded is not loaded again,
+  and a new version's run key follows on from the delivery numbers already used.
 * Hostile names (quotes, newlines, ``..``, symlinks out of the folder) are skipped with
   one warning, and never reach the file system beyond the listing, nor SQL.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -31,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+from dagster._check import CheckError
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from ingestion.assets import SHA256_TAG, SOURCE_FILE_TAG
 from ingestion.feeds import (
@@ -141,6 +147,7 @@ class Tick:
             self.previous = SensorState()
         self.next = SensorState(files=dict(self.previous.files))
         self.now_ns = time.time_ns()
+        self.context = context
 
     def skip(self, relative: str, message: str, *, warn: bool = True) -> None:
         """Leave ``relative`` alone, logging ``message`` once while the file stays there."""
@@ -188,6 +195,8 @@ class Tick:
             self.next.unsettled[relative] = after
             return None
         size, mtime_ns = stats
+        if known is None:
+            known = self._loaded_before(relative)
         if known is not None and known.sha256 == sha256:
             self.next.files[relative] = dataclasses.replace(known, size=size, mtime_ns=mtime_ns)
             self.log.info(f"{relative} was re-delivered with identical content; nothing to load")
@@ -203,12 +212,71 @@ class Tick:
             return seen == stats
         return self.now_ns - stats[1] >= QUIET_SECONDS * 1_000_000_000
 
+    def _loaded_before(self, relative: str) -> FileState | None:
+        """The version of ``relative`` in the newest run this sensor requested, with the
+        highest delivery number its run keys used; ``None`` if it never requested one."""
+        try:
+            instance = self.context.instance
+            sensor = self.context.sensor_name
+        except (dg.DagsterInvariantViolationError, CheckError):
+            return None  # evaluated without an instance or name (tests): no history
+        runs = instance.get_runs(
+            dg.RunsFilter(
+                tags={SENSOR_NAME_TAG: sensor, SOURCE_FILE_TAG: _source_tag_values(relative)}
+            )
+        )
+        latest: str | None = None
+        deliveries = 0
+        for run in runs:  # newest first
+            hashes = dict(
+                zip(
+                    run.tags.get(SOURCE_FILE_TAG, "").split(","),
+                    run.tags.get(SHA256_TAG, "").split(","),
+                    strict=False,
+                )
+            )
+            sha256 = hashes.get(relative)
+            if not sha256:
+                continue
+            latest = latest or sha256
+            deliveries = max(deliveries, _delivery_number(run.tags.get(RUN_KEY_TAG), sha256))
+        if latest is None:
+            return None
+        self.log.info(f"{relative} is not in the cursor; its last requested load is on record")
+        return FileState(sha256=latest, size=-1, mtime_ns=-1, deliveries=max(deliveries, 1))
+
     def result(self, run_requests: Sequence[dg.RunRequest]) -> dg.SensorResult:
         if run_requests:
             return dg.SensorResult(run_requests=list(run_requests), cursor=self.next.to_cursor())
         return dg.SensorResult(
             skip_reason="No new or changed landing file", cursor=self.next.to_cursor()
         )
+
+
+REFERENCE_FILES = tuple(feed.relative_path() for feed in REFERENCE_FEEDS)
+
+
+def _source_tag_values(relative: str) -> list[str]:
+    """Source-file tags a run loading ``relative`` can carry: a reference run names every
+    file it reloads, comma-separated in feed order."""
+    if relative not in REFERENCE_FILES:
+        return [relative]
+    return [
+        ",".join(group)
+        for n in range(1, len(REFERENCE_FILES) + 1)
+        for group in itertools.combinations(REFERENCE_FILES, n)
+        if relative in group
+    ]
+
+
+def _delivery_number(run_key: str | None, sha256: str) -> int:
+    """The delivery number a run key gave the version ``sha256`` (``…:<sha16>:<n>``)."""
+    marker = f":{sha256[:16]}:"
+    for part in (run_key or "").split(","):
+        _, found, rest = part.partition(marker)
+        if found and rest.isdigit():
+            return int(rest)
+    return 0
 
 
 def daily_candidates(tick: Tick, feed: Feed, root: Path) -> list[Candidate]:
