@@ -4,6 +4,10 @@ A location knows other teams' assets only by key, so these helpers work from the
 instance's event log: read the materializations recorded since a cursor, drop those
 whose run failed a blocking check, and fold what is left into a bounded number of run
 requests with deterministic run keys (the daemon then launches each key once).
+
+A run key also names the newest event it answers: when an operator empties a sensor's
+cursor, ``recover_cursor`` resumes after the newest event its runs answered instead of
+answering the whole event log again under run keys the daemon has not seen.
 """
 
 from __future__ import annotations
@@ -18,15 +22,20 @@ from dagster import (
     AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    DagsterInvariantViolationError,
     EventLogRecord,
     PartitionKeyRange,
     RunsFilter,
+    SensorEvaluationContext,
     TimeWindowPartitionsDefinition,
 )
+from dagster._check import CheckError
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    RUN_KEY_TAG,
+    SENSOR_NAME_TAG,
 )
 
 
@@ -138,7 +147,37 @@ def range_tags(key_range: PartitionKeyRange) -> dict[str, str]:
 
 
 def run_key(prefix: str, records: Iterable[EventLogRecord], *parts: str) -> str:
-    """A run key naming exactly the upstream events a request answers."""
-    ids = ",".join(str(r.storage_id) for r in sorted(records, key=lambda r: r.storage_id))
-    digest = hashlib.sha256("|".join([ids, *parts]).encode()).hexdigest()[:16]
-    return f"{prefix}:{digest}"
+    """A run key naming exactly the upstream events a request answers:
+    ``<prefix>:<digest of their storage ids and parts>:<newest storage id>``."""
+    ordered = sorted(r.storage_id for r in records)
+    digest = hashlib.sha256("|".join([",".join(map(str, ordered)), *parts]).encode())
+    return f"{prefix}:{digest.hexdigest()[:16]}:{ordered[-1] if ordered else 0}"
+
+
+def recover_cursor(
+    context: SensorEvaluationContext, keys: Sequence[AssetKey], *, lookback: int = 100
+) -> str | None:
+    """The sensor's cursor or, when it is empty, every key of ``keys`` positioned at the
+    newest event answered by the runs the sensor requested (``None`` if there are none).
+
+    A sensor consumes the events of a key in order, and one with several keys consumes
+    all it read at once, so every event up to the newest answered one was answered,
+    blocked or superseded by then. Blocked events read again stay blocked; without this a
+    reset would answer the whole history again under new run keys.
+    """
+    if context.cursor:
+        return context.cursor
+    try:
+        instance, name = context.instance, context.sensor_name
+    except (DagsterInvariantViolationError, CheckError):
+        return None  # evaluated outside a deployment (tests): nothing to recover from
+    newest = 0
+    # Several recent runs, not just the newest: a retry of an old run names older events.
+    for run in instance.get_runs(RunsFilter(tags={SENSOR_NAME_TAG: name}), limit=lookback):
+        last = (run.tags.get(RUN_KEY_TAG) or "").rsplit(":", 1)[-1]
+        if last.isdigit():
+            newest = max(newest, int(last))
+    if not newest:
+        return None
+    context.log.info(f"Empty cursor: resuming after event {newest}, the newest answered")
+    return json.dumps({key.to_user_string(): newest for key in keys}, sort_keys=True)

@@ -16,6 +16,7 @@ from analytics.external import ENRICHED_SALES, REGIONAL_DAILY_SALES
 from analytics.jobs import analytics_refresh_job
 from platform_shared.cross_location import (
     read_materializations,
+    recover_cursor,
     run_key,
     runs_in_progress,
     usable_records,
@@ -78,7 +79,8 @@ def _days_awaiting_regional(
 def transformation_updates_sensor(
     context: dg.SensorEvaluationContext,
 ) -> dg.SensorResult | dg.SkipReason:
-    events = read_materializations(context.instance, WATCHED, context.cursor)
+    cursor = recover_cursor(context, WATCHED)
+    events = read_materializations(context.instance, WATCHED, cursor)
     if not events.records:
         return dg.SkipReason("No new materialization of enriched_sales or regional_daily_sales")
 

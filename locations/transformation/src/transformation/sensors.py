@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from platform_shared.cross_location import range_tags, run_key, runs_failing_blocking_checks
+from platform_shared.cross_location import (
+    range_tags,
+    recover_cursor,
+    run_key,
+    runs_failing_blocking_checks,
+)
 from platform_shared.partitions import daily_partitions, date_region_key, region_partitions
 from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from transformation.jobs import customer_models_job, regional_sales_job, sales_models_job
@@ -62,7 +67,7 @@ def sales_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
     missing = _never_loaded(context.instance, CUSTOMERS, PRODUCTS)
     if missing:
         return dg.SkipReason(f"Waiting for a first load of {', '.join(missing)}")
-    batch = read_batch(context.instance, [SALES], context.cursor)
+    batch = read_batch(context.instance, [SALES], recover_cursor(context, [SALES]))
     requests = range_requests(
         batch,
         job_name=sales_models_job.name,
@@ -102,7 +107,9 @@ def regional_sales_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     # Chained on enriched_sales rather than requested with it: a run takes one partition
     # range, and this asset's ranges are date x region keys, so it has its own runs, which
     # must start only after enriched_sales is written and checked.
-    batch = read_batch(context.instance, [ENRICHED_SALES], context.cursor)
+    batch = read_batch(
+        context.instance, [ENRICHED_SALES], recover_cursor(context, [ENRICHED_SALES])
+    )
     requests = range_requests(
         batch,
         job_name=regional_sales_job.name,
@@ -158,7 +165,7 @@ def order_history_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     missing = _never_loaded(context.instance, CUSTOMERS)
     if missing:
         return dg.SkipReason(f"Waiting for a first load of {', '.join(missing)}")
-    batch = read_batch(context.instance, [ORDERS], context.cursor)
+    batch = read_batch(context.instance, [ORDERS], recover_cursor(context, [ORDERS]))
     # customer_orders aggregates every partition of orders: however many days arrived, one
     # rebuild answers them all.
     requests = []

@@ -10,6 +10,9 @@ A tick of a partition sensor goes through these steps:
    into a partition whose newest event failed its blocking check;
 5. one request per range, with range tags (one run processes the whole range) and a run
    key derived from the events it answers, so the daemon launches it exactly once.
+
+Sensors pass ``recover_cursor(context, keys)`` as the cursor, so an emptied cursor
+resumes after the events their runs already answered.
 """
 
 from __future__ import annotations
