@@ -1,0 +1,64 @@
+"""The data-plane figures run end to end at a tiny scale and report consistent rows.
+
+Timings are never asserted: only the report's structure, that each ratio is the one its
+seconds give, that the platform's results matched the baseline's, and that memory was
+read from the run processes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from platform_stack import bench
+
+pytestmark = pytest.mark.slow
+
+
+def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    out = tmp_path / "results.json"
+    argv = ["--root", str(pytestconfig.rootpath), "--figures", "dataplane", "backfill"]
+    argv += ["--scale", "20k@2", "--repeat", "1", "--scratch", str(tmp_path), "--out", str(out)]
+    assert bench.main(argv) == 0
+    rows = json.loads(out.read_text())["results"]
+    by_figure: dict[str, list[dict]] = {}
+    for row in rows:
+        by_figure.setdefault(row["figure"], []).append(row)
+
+    (dataplane,) = by_figure["dataplane"]
+    assert dataplane["scale"] == "20k@2"
+    assert dataplane["days"] == 2
+    assert dataplane["storage"] in {"postgres", "sqlite"}
+    assert dataplane["result_check"] == "passed"
+    # 20,000 rows over 2 days, less the deliberately malformed lines.
+    assert 19_900 < dataplane["sales_rows"] <= 20_000
+    assert float(dataplane["total_revenue"]) > 0
+    assert abs(dataplane["ratio"] - dataplane["seconds"] / dataplane["baseline_seconds"]) < 0.01
+    overhead = dataplane["seconds"] - dataplane["baseline_seconds"]
+    assert abs(dataplane["overhead_seconds"] - overhead) < 0.01
+    runs = dataplane["runs"]
+    assert [r["location"] for r in runs] == ["ingestion"] * 2 + ["transformation"] * 3 + [
+        "analytics"
+    ]
+    assert abs(sum(r["seconds"] for r in runs) - dataplane["seconds"]) < 0.01
+
+    (memory,) = by_figure["memory"]
+    assert memory["peak_rss_bytes"] > 0
+    assert memory["peak_rss_mb"] == max(r["peak_rss_mb"] for r in runs)
+    assert memory["baseline_peak_rss_mb"] > 0
+
+    ranged, per_partition = by_figure["backfill"]
+    assert ranged["partitions"] == 2
+    assert ranged["result_check"] == "passed"
+    assert ranged["sales_rows"] == dataplane["sales_rows"]
+    assert ranged["total_revenue"] == dataplane["total_revenue"]
+    assert abs(ranged["ratio"] - ranged["seconds"] / ranged["baseline_seconds"]) < 0.01
+    # Two days: an ingestion, a sales-models and three regional runs per day.
+    assert per_partition["runs"] == 2 * 5
+    assert per_partition["per_partition_seconds"] * 2 == pytest.approx(
+        per_partition["seconds"], abs=0.01
+    )
+    assert per_partition["extrapolated_partitions"] == 2
+    assert "extrapolation" in per_partition["note"]
