@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from platform_stack.bench import concurrency, fanout, latency, overhead, startup
+from platform_stack.bench import concurrency, dataplane, fanout, latency, overhead, startup
 from platform_stack.bench.common import DEFAULT_ROWS, Context, Scale, machine
 from platform_stack.workspace import read_locations
 
@@ -24,6 +24,9 @@ FIGURES: dict[str, Figure] = {
     "concurrency": concurrency.run,
     "fanout": fanout.run,
     "latency": latency.run,
+    # Figure 6 (memory) is recorded from the runs of figure 1.
+    "dataplane": dataplane.run,
+    "backfill": dataplane.run_backfill,
 }
 
 
