@@ -7,6 +7,14 @@ nothing (``deps``, no IO manager), so what is measured is Dagster's own bookkeep
 planning, step events, storage round trips. The figure's executor is the locations'
 ``in_process_executor``; the multiprocess executor is measured on a shorter chain for
 contrast, because each of its steps starts a Python process.
+
+Where the time goes (pyinstrument on the in-process chain): almost all of it is waiting
+for PostgreSQL, very little is CPU. Per step Dagster reads the upstream asset records
+(data versions), writes the start, materialization and success events and, when the
+run is created, one planned event per asset; dagster-postgres opens a new connection for
+every such call (its engine uses ``NullPool`` outside the webserver, not configurable
+in ``dagster.yaml``). The figure therefore also records how many connections one asset
+opens and what opening one costs, the two numbers that explain the result.
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ import secrets
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -92,6 +101,17 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def connect(environ: Mapping[str, str]):
+    """A psycopg2 connection to the database ``DAGSTER_POSTGRES_*`` name."""
+    return psycopg2.connect(
+        host=environ["DAGSTER_POSTGRES_HOST"],
+        port=int(environ["DAGSTER_POSTGRES_PORT"]),
+        user=environ["DAGSTER_POSTGRES_USER"],
+        password=environ["DAGSTER_POSTGRES_PASSWORD"],
+        dbname=environ["DAGSTER_POSTGRES_DB"],
+    )
+
+
 @contextmanager
 def postgres_database(environ: Mapping[str, str], prefix: str) -> Iterator[dict[str, str]]:
     """``DAGSTER_POSTGRES_*`` of a database created for the block and dropped after it.
@@ -105,27 +125,23 @@ def postgres_database(environ: Mapping[str, str], prefix: str) -> Iterator[dict[
             f"this benchmark needs PostgreSQL: set {', '.join(missing)} "
             "(for example `source deploy/ci/services.sh`)"
         )
-    admin = psycopg2.connect(
-        host=environ["DAGSTER_POSTGRES_HOST"],
-        port=int(environ["DAGSTER_POSTGRES_PORT"]),
-        user=environ["DAGSTER_POSTGRES_USER"],
-        password=environ["DAGSTER_POSTGRES_PASSWORD"],
-        dbname=environ["DAGSTER_POSTGRES_DB"],
-    )
-    admin.autocommit = True
     name = f"{prefix}_{secrets.token_hex(4)}"
+    _admin(environ, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield {**{v: environ[v] for v in POSTGRES_VARS}, "DAGSTER_POSTGRES_DB": name}
-        finally:
-            with admin.cursor() as cur:
-                cur.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
+        yield {**{v: environ[v] for v in POSTGRES_VARS}, "DAGSTER_POSTGRES_DB": name}
     finally:
-        admin.close()
+        # A connection of its own: one held through a long figure may have been dropped.
+        _admin(
+            environ, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _admin(environ: Mapping[str, str], statement: sql.Composed) -> None:
+    with closing(connect(environ)) as conn:
+        # CREATE and DROP DATABASE refuse to run inside a transaction.
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(statement)
 
 
 def _materialize(instance: DagsterInstance, n: int, executor: str) -> None:
@@ -168,6 +184,32 @@ def _child_samples(context: Context, home: Path, n: int, executor: str) -> list[
     return json.loads(out.read_text())
 
 
+def _sessions(pg: Mapping[str, str]) -> int:
+    """Connections ever opened to the database (PostgreSQL counts them at disconnect)."""
+    with closing(connect(pg)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def storage_connections(
+    instance: DagsterInstance, pg: Mapping[str, str], n: int, repeat: int
+) -> dict[str, float]:
+    """What the chain costs in PostgreSQL connections: how many one asset opens, and what
+    opening one costs (dagster-postgres opens one per storage call outside the webserver)."""
+    connect_seconds = median_seconds(lambda: connect(pg).close(), max(5, repeat))
+    before = _sessions(pg)
+    _materialize(instance, n, "in_process")
+    # A backend reports its session when it exits, a moment after the client closed it.
+    time.sleep(1.0)
+    opened = _sessions(pg) - before - 1  # the first probe's own session
+    return {
+        "connections_per_asset": round(opened / n, 1),
+        "connect_seconds": connect_seconds,
+    }
+
+
 def run(
     context: Context, assets: int = ASSETS, multiprocess_assets: int = MULTIPROCESS_ASSETS
 ) -> None:
@@ -194,6 +236,14 @@ def run(
                     samples = _child_samples(context, home, n, executor)
                 platform = statistics.median(samples)
                 per_asset = (platform - direct) / n
+                storage = {}
+                if executor == "in_process":
+                    storage = storage_connections(instance, pg, n, context.repeat)
+                    progress(
+                        f"overhead {executor:<12} each asset opens "
+                        f"{storage['connections_per_asset']:.0f} PostgreSQL connections of "
+                        f"{storage['connect_seconds'] * 1000:.1f} ms each"
+                    )
                 context.record(
                     "overhead",
                     executor=executor,
@@ -207,6 +257,7 @@ def run(
                     repeat=context.repeat,
                     # Other work on the machine shows in every figure; keep it with them.
                     load_average_1m=round(os.getloadavg()[0], 2),
+                    **storage,
                 )
                 progress(
                     f"overhead {executor:<12} {n} assets {platform:6.2f} s vs direct "
