@@ -4,15 +4,17 @@ CREATE OR REPLACE TEMP TABLE landing_lines AS
 WITH decoded AS (
     SELECT content, try(decode(content)) AS text FROM landing_file
 ),
+-- The normal case: the whole file is UTF-8, split its text (no per-line lambda).
+utf8_lines AS (
+    SELECT generate_subscripts(lines, 1) AS line_number, unnest(lines) AS line, true AS utf8
+    FROM (SELECT string_split(text, chr(10)) AS lines FROM decoded WHERE text IS NOT NULL)
+),
 split AS (
     SELECT CASE
-        -- The normal case: the whole file is UTF-8, split its text.
-        WHEN text IS NOT NULL THEN
-            [{'line': l, 'utf8': true} FOR l IN string_split(text, chr(10))]
         -- Otherwise split the bytes, so that a bad byte costs its line, not the file:
         -- written as "XX " per byte, the newline byte "0A " cannot match across bytes. A
         -- line that is not UTF-8 keeps its bytes, shown as text with \xNN escapes.
-        ELSE [
+        WHEN text IS NULL THEN [
             {'line': coalesce(try(decode(b)), CAST(b AS VARCHAR)),
              'utf8': try(decode(b)) IS NOT NULL}
             FOR b IN [
@@ -24,8 +26,10 @@ split AS (
     FROM decoded
 ),
 numbered AS (
+    SELECT * FROM utf8_lines
+    UNION ALL
     SELECT generate_subscripts(lines, 1) AS line_number, unnest(lines, recursive := true)
-    FROM split
+    FROM split WHERE lines IS NOT NULL
 )
 SELECT
     line_number,

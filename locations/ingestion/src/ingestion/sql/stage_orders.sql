@@ -2,7 +2,7 @@
 -- Leaves `staged`: the typed columns of ingestion.orders but order_date (the file's date,
 -- added by the load), and `reason` (NULL = load it).
 CREATE OR REPLACE TEMP TABLE staged AS
-WITH checked AS (
+WITH checked AS MATERIALIZED (
     SELECT
         line_number,
         raw_line,
@@ -17,13 +17,19 @@ WITH checked AS (
             text_problem('status', fields[4])
         ), '')) AS problems
     FROM landing_fields
+),
+-- Ids on more than one good line: a hash aggregate, cheaper than a window over every line.
+repeated AS (
+    SELECT order_id, min(line_number) AS first_line
+    FROM checked WHERE problems IS NULL
+    GROUP BY order_id HAVING count(*) > 1
 )
 SELECT
-    * EXCLUDE (problems),
+    checked.* EXCLUDE (problems),
     CASE
         WHEN problems IS NOT NULL THEN problems
-        WHEN line_number > min(line_number) OVER (PARTITION BY order_id, problems IS NULL)
-        THEN 'duplicate order_id (first seen on line '
-             || min(line_number) OVER (PARTITION BY order_id, problems IS NULL) || ')'
+        WHEN line_number > repeated.first_line
+        THEN 'duplicate order_id (first seen on line ' || repeated.first_line || ')'
     END AS reason
-FROM checked;
+FROM checked
+LEFT JOIN repeated ON checked.problems IS NULL AND repeated.order_id = checked.order_id;

@@ -2,7 +2,7 @@
 -- sale_ts. Leaves `staged`: the typed columns of ingestion.sales but sale_date (the file's
 -- date, added by the load), and `reason` (NULL = load it).
 CREATE OR REPLACE TEMP TABLE staged AS
-WITH checked AS (
+WITH checked AS MATERIALIZED (
     SELECT
         line_number,
         raw_line,
@@ -25,13 +25,20 @@ WITH checked AS (
             timestamp_problem('sale_ts', fields[7])
         ), '')) AS problems
     FROM landing_fields
+),
+-- Ids on more than one good line: a hash aggregate, cheaper than a window over every line.
+repeated AS (
+    SELECT sale_id, min(line_number) AS first_line
+    FROM checked WHERE problems IS NULL
+    GROUP BY sale_id HAVING count(*) > 1
 )
 SELECT
-    * EXCLUDE (problems),
+    checked.* EXCLUDE (problems),
     CASE
         WHEN problems IS NOT NULL THEN problems
-        WHEN line_number > min(line_number) OVER (PARTITION BY sale_id, problems IS NULL)
-        THEN 'duplicate sale_id (first seen on line '
-             || min(line_number) OVER (PARTITION BY sale_id, problems IS NULL) || ')'
+        -- The first good line of an id wins; later ones are rejected, pointing to it.
+        WHEN line_number > repeated.first_line
+        THEN 'duplicate sale_id (first seen on line ' || repeated.first_line || ')'
     END AS reason
-FROM checked;
+FROM checked
+LEFT JOIN repeated ON checked.problems IS NULL AND repeated.sale_id = checked.sale_id;
