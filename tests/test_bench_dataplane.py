@@ -14,13 +14,14 @@ import pytest
 
 from platform_stack import bench
 
-pytestmark = pytest.mark.slow
+# Some twenty process starts; a busy machine can stretch them well past the default.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     out = tmp_path / "results.json"
     argv = ["--root", str(pytestconfig.rootpath), "--figures", "dataplane", "backfill"]
-    argv += ["--scale", "20k@2", "--repeat", "1", "--scratch", str(tmp_path), "--out", str(out)]
+    argv += ["--scale", "10k@1", "--repeat", "1", "--scratch", str(tmp_path), "--out", str(out)]
     assert bench.main(argv) == 0
     rows = json.loads(out.read_text())["results"]
     by_figure: dict[str, list[dict]] = {}
@@ -28,14 +29,16 @@ def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pyt
         by_figure.setdefault(row["figure"], []).append(row)
 
     (dataplane,) = by_figure["dataplane"]
-    assert dataplane["scale"] == "20k@2"
-    assert dataplane["days"] == 2
+    assert dataplane["scale"] == "10k@1"
+    assert dataplane["days"] == 1
     assert dataplane["storage"] in {"postgres", "sqlite"}
     assert dataplane["result_check"] == "passed"
-    # 20,000 rows over 2 days, less the deliberately malformed lines.
-    assert 19_900 < dataplane["sales_rows"] <= 20_000
+    # 10,000 rows in one day, less the deliberately malformed lines.
+    assert 9_950 < dataplane["sales_rows"] < 10_000
     assert float(dataplane["total_revenue"]) > 0
     assert abs(dataplane["ratio"] - dataplane["seconds"] / dataplane["baseline_seconds"]) < 0.01
+    cpu_ratio = dataplane["cpu_seconds"] / dataplane["baseline_cpu_seconds"]
+    assert abs(dataplane["cpu_ratio"] - cpu_ratio) < 0.01
     overhead = dataplane["seconds"] - dataplane["baseline_seconds"]
     assert abs(dataplane["overhead_seconds"] - overhead) < 0.01
     runs = dataplane["runs"]
@@ -50,15 +53,15 @@ def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pyt
     assert memory["baseline_peak_rss_mb"] > 0
 
     ranged, per_partition = by_figure["backfill"]
-    assert ranged["partitions"] == 2
+    assert ranged["partitions"] == 1
     assert ranged["result_check"] == "passed"
     assert ranged["sales_rows"] == dataplane["sales_rows"]
     assert ranged["total_revenue"] == dataplane["total_revenue"]
     assert abs(ranged["ratio"] - ranged["seconds"] / ranged["baseline_seconds"]) < 0.01
-    # Two days: an ingestion, a sales-models and three regional runs per day.
-    assert per_partition["runs"] == 2 * 5
-    assert per_partition["per_partition_seconds"] * 2 == pytest.approx(
+    # One day: an ingestion, a sales-models and three regional runs.
+    assert per_partition["runs"] == 5
+    assert per_partition["per_partition_seconds"] == pytest.approx(
         per_partition["seconds"], abs=0.01
     )
-    assert per_partition["extrapolated_partitions"] == 2
+    assert per_partition["extrapolated_partitions"] == 1
     assert "extrapolation" in per_partition["note"]

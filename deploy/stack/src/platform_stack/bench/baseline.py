@@ -298,10 +298,8 @@ CHECKS = {
     """,
     "unique_sale_id": """
         SELECT count(*) FROM (
-            SELECT sale_id FROM transformation.enriched_sales
-            WHERE sale_id IN (SELECT sale_id FROM transformation.enriched_sales
-                              WHERE sale_date BETWEEN $first AND $last)
-            GROUP BY sale_id HAVING count(*) > 1)
+            SELECT sale_id FROM transformation.enriched_sales GROUP BY sale_id
+            HAVING count(*) > 1 AND bool_or(sale_date BETWEEN $first AND $last))
     """,
     "revenue_not_negative": """
         SELECT count(*) FROM transformation.enriched_sales
