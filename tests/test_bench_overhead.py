@@ -39,6 +39,9 @@ def test_overhead_is_platform_minus_direct_per_asset(
         expected = (platform - direct) / int(row["assets"])  # type: ignore[arg-type]
         assert row["per_asset_seconds"] == pytest.approx(expected)
         assert row["target_per_asset_seconds"] == overhead.TARGET_SECONDS_PER_ASSET
+    # Every step writes events, so the in-process chain opens storage connections.
+    assert float(rows[0]["connections_per_asset"]) >= 1  # type: ignore[arg-type]
+    assert float(rows[0]["connect_seconds"]) > 0  # type: ignore[arg-type]
 
 
 def test_concurrency_runs_every_location_without_lock_failures(
@@ -61,6 +64,9 @@ def test_concurrency_runs_every_location_without_lock_failures(
     assert row["runs"] == 4 + 3 + 3
     assert (row["failed_runs"], row["failed_steps"], row["lock_failures"]) == (0, 0, 0)
     assert row["warehouse_pool_limit"] == 1
+    # Only steps of overlapping runs can queue for the one slot: the four set-up runs
+    # (two at a time, eight steps) and the seven steps of the concurrent round.
+    assert 0 <= row["steps_waited_for_pool"] <= 8 + 7
     assert (row["days"], row["sales_rows"]) == (2, 600)
     assert row["partition_problems"] == []
     assert row["partitions_exactly_once"] is True
