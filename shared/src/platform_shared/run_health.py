@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultRunLauncher,
+    RunsFilter,
+)
 
 # A worker reports its pid right after it starts; its process cannot be younger than the
 # report, and a much older process with that pid is some other process.
@@ -85,7 +91,13 @@ def worker_alive(report: WorkerReport) -> bool:
 
 
 def fail_orphaned_runs(instance: DagsterInstance, location: str) -> list[str]:
-    """Fail the ``STARTED`` runs of ``location`` whose worker is dead; their ids."""
+    """Fail the ``STARTED`` runs of ``location`` whose worker is dead; their ids.
+
+    Only under the default run launcher: with another launcher the workers run outside
+    the code server's host and its pids say nothing about them.
+    """
+    if type(instance.run_launcher) is not DefaultRunLauncher:
+        return []
     failed: list[str] = []
     for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
         origin = run.remote_job_origin
