@@ -126,6 +126,14 @@ def _records(instance: DagsterInstance) -> list[RunRecord]:
 
 
 def _sensor_ticks(platform: Topology, location: str, sensor: str) -> list[float]:
+    """Tick times of a sensor; none while the webserver fails to answer (polled again)."""
+    try:
+        return _ticks(platform, location, sensor)
+    except OSError:  # an overloaded webserver answers 500 now and then
+        return []
+
+
+def _ticks(platform: Topology, location: str, sensor: str) -> list[float]:
     data = platform.graphql(
         """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
              __typename ... on Sensor { sensorState { ticks(limit: 50) { timestamp } } } } }""",
