@@ -40,6 +40,7 @@ from dagster import (
     RunRecord,
     RunsFilter,
 )
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG
 
 from platform_stack.bench.common import Context, percentile, progress
 from platform_stack.instance import POSTGRES_VARS
@@ -269,12 +270,21 @@ def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
     raise TimeoutError(f"{what} not done after {timeout:.0f} s")
 
 
-def _pending(platform: Platform) -> str:
-    runs = [
-        f"{location_of(r)}/{r.dagster_run.job_name} {r.dagster_run.status.value}"
-        for r in platform.unfinished()
+def _pending(platform: Platform, since: float) -> str:
+    def name(r: RunRecord) -> str:
+        return f"{location_of(r)}/{r.dagster_run.job_name} {r.dagster_run.run_id[:8]}"
+
+    runs = platform.runs(created_after=since)
+    unfinished = [name(r) for r in runs if not r.dagster_run.is_finished]
+    failed = [
+        name(r)
+        for r in runs
+        if r.dagster_run.is_finished and r.dagster_run.status != DagsterRunStatus.SUCCESS
     ]
-    return "; runs not finished: " + (", ".join(runs) if runs else "none")
+    return (
+        f"; runs not finished: {', '.join(unfinished) or 'none'}"
+        f"; failed: {', '.join(failed) or 'none'} (process logs under artifacts/bench)"
+    )
 
 
 def wait_quiet(platform: Platform, timeout: float = SAMPLE_TIMEOUT_SECONDS) -> None:
@@ -356,15 +366,12 @@ def _run_of_first(platform: Platform, key: AssetKey, after: float, partitions: l
     return platform.run_record(first.run_id)
 
 
-def _finished(record: RunRecord | None) -> RunRecord | None:
-    if record is None or not record.dagster_run.is_finished:
+def _succeeded(record: RunRecord | None) -> RunRecord | None:
+    """``record`` once it succeeded. A failed run yields None: the platform retries runs
+    whose process died, and a failure for good ends in the sample's timeout, which lists
+    the failed runs."""
+    if record is None or record.dagster_run.status != DagsterRunStatus.SUCCESS:
         return None
-    if record.dagster_run.status != DagsterRunStatus.SUCCESS:
-        raise RuntimeError(
-            f"run {record.dagster_run.run_id} ({location_of(record)}/"
-            f"{record.dagster_run.job_name}) ended {record.dagster_run.status.value}; "
-            "see the process logs under artifacts/bench"
-        )
     return record
 
 
@@ -372,14 +379,14 @@ def observe(platform: Platform, date: str, landed: float) -> Sample | None:
     """The finished chain for ``date`` delivered at ``landed``, or None while in progress."""
     from platform_shared.partitions import REGIONS, date_region_key
 
-    ingestion = _finished(_run_of_first(platform, SALES, landed, [date]))
+    ingestion = _succeeded(_run_of_first(platform, SALES, landed, [date]))
     if ingestion is None:
         return None
-    sales_models = _finished(_run_of_first(platform, ENRICHED_SALES, landed, [date]))
+    sales_models = _succeeded(_run_of_first(platform, ENRICHED_SALES, landed, [date]))
     if sales_models is None:
         return None
     regional_keys = [str(date_region_key(date, region)) for region in REGIONS]
-    regional = _finished(_run_of_first(platform, REGIONAL_DAILY_SALES, landed, regional_keys))
+    regional = _succeeded(_run_of_first(platform, REGIONAL_DAILY_SALES, landed, regional_keys))
     if regional is None or regional.end_time is None:
         return None
     # The analytics sensor answers only events of finished runs, so the first refresh
@@ -389,9 +396,12 @@ def observe(platform: Platform, date: str, landed: float) -> Sample | None:
         for r in platform.runs(created_after=regional.end_time)
         if r.dagster_run.job_name == ANALYTICS_JOB
     ]
+    retried = {r.dagster_run.tags.get(PARENT_RUN_ID_TAG) for r in covering}
+    # The first refresh, or its retry when its process died.
+    covering = [r for r in covering if r.dagster_run.run_id not in retried]
     if not covering:
         return None
-    analytics = _finished(min(covering, key=lambda r: r.create_timestamp))
+    analytics = _succeeded(min(covering, key=lambda r: r.create_timestamp))
     if analytics is None:
         return None
     return Sample(
@@ -415,7 +425,7 @@ def drop_and_measure(platform: Platform, date: str) -> Sample:
             f"analytics for {date}",
         )
     except TimeoutError as exc:
-        raise TimeoutError(f"{exc}{_pending(platform)}") from exc
+        raise TimeoutError(f"{exc}{_pending(platform, landed)}") from exc
     assert isinstance(sample, Sample)
     return sample
 
