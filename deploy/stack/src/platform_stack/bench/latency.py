@@ -291,14 +291,14 @@ def wait_quiet(platform: Platform, timeout: float = SAMPLE_TIMEOUT_SECONDS) -> N
     wait_for(lambda: not platform.unfinished(), timeout, "runs in progress")
 
 
-def platform_cpu_seconds(platform: Platform) -> float:
-    """CPU time used so far by the platform's processes and their children (Linux).
+def platform_cpu_ticks(platform: Platform) -> dict[int, int]:
+    """CPU clock ticks used so far by each of the platform's processes (Linux).
 
     Every process is started in a session of its own, so its process group is its pid;
     the runs a code server starts are in that server's group.
     """
     groups = {p.pid for p in platform.topology.processes.values() if p.pid}
-    ticks = 0
+    ticks: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -309,16 +309,18 @@ def platform_cpu_seconds(platform: Platform) -> float:
         # After the command name: state, ppid, pgrp, ..., utime (14th field), stime.
         fields = stat.rsplit(")", 1)[1].split()
         if int(fields[2]) in groups:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return ticks
 
 
 def idle_cpu_percent(platform: Platform, seconds: float) -> float:
     """Share of one core the idle platform uses: the price of its sensor intervals."""
     wait_quiet(platform)
-    before, started = platform_cpu_seconds(platform), time.monotonic()
+    before, started = platform_cpu_ticks(platform), time.monotonic()
     time.sleep(seconds)
-    used = platform_cpu_seconds(platform) - before
+    after = platform_cpu_ticks(platform)
+    # Per process: one that exits in the window takes its ticks along (a slight undercount).
+    used = sum(t - before.get(pid, 0) for pid, t in after.items()) / os.sysconf("SC_CLK_TCK")
     return 100 * used / (time.monotonic() - started)
 
 
