@@ -522,7 +522,10 @@ def test_helm_values_mirror_the_instance_config() -> None:
     assert concurrency["pools"] == {
         "granularity": pools["granularity"],
         "defaultLimit": pools["default_limit"],
+        "opGranularityRunBuffer": pools["op_granularity_run_buffer"],
     }
+    queued = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert queued == {"dequeueIntervalSeconds": instance["run_queue"]["dequeue_interval_seconds"]}
     daemon = values["dagsterDaemon"]
     monitoring = instance["run_monitoring"]
     assert daemon["runMonitoring"]["enabled"] == monitoring["enabled"]
