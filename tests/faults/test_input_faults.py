@@ -519,6 +519,14 @@ mutation($params: ExecutionParams!) {
 
 
 def _launch(platform: Topology, tags: dict[str, str]) -> dict[str, Any]:
+    try:
+        return _launch_mutation(platform, tags)
+    except RuntimeError as exc:
+        # The webserver refused the request outright (the resolver raised).
+        return {"__typename": "GraphQLError", "message": str(exc)}
+
+
+def _launch_mutation(platform: Topology, tags: dict[str, str]) -> dict[str, Any]:
     return platform.graphql(
         LAUNCH,
         {
@@ -587,6 +595,7 @@ def test_hostile_keys_and_names_are_refused_before_sql_or_files(
         result = _launch(platform, tags)
         if result["__typename"] != "LaunchRunSuccess":
             outcomes[name] = {"refused_at_launch": result["__typename"], "message": result}
+            assert HOSTILE_KEY in str(result.get("message")), (name, result)
             continue
         run_id = result["run"]["runId"]
         run = eventually(

@@ -260,8 +260,18 @@ class Topology:
             data=body,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            payload = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            # A resolver that raised answers 500 with a GraphQL body (a ``PythonError``
+            # result or ``errors``): that is the server's answer, not a transport failure.
+            try:
+                payload = json.loads(exc.read())
+            except ValueError:
+                raise exc from None
+            if not isinstance(payload, dict) or not (payload.get("errors") or payload.get("data")):
+                raise
         if payload.get("errors"):
             raise RuntimeError(f"GraphQL errors: {payload['errors']}")
         return payload["data"]
