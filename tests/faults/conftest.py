@@ -8,11 +8,13 @@ on a fresh PostgreSQL database and a fresh data folder, and always stopped by pi
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
 
 from platform_stack.topology import Topology, free_port
 from tests.system.harness import artifacts_dir, platform_environ
@@ -59,3 +61,19 @@ def fault_platform(
     name = Path(str(request.module.__file__)).stem.removeprefix("test_")
     with start_platform(name) as topology:
         yield topology
+
+
+@pytest.fixture(scope="module")
+def instance(fault_platform: Topology) -> Iterator[DagsterInstance]:
+    """The platform's instance, opened from the test process (the same PostgreSQL database)."""
+    saved = dict(os.environ)
+    os.environ.update(
+        {k: v for k, v in fault_platform.base_env().items() if k.startswith("DAGSTER")}
+    )
+    try:
+        inst = DagsterInstance.from_config(str(fault_platform.home))
+        yield inst
+        inst.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -56,22 +56,6 @@ def _write_measurements(pytestconfig: pytest.Config) -> Iterator[None]:
     (out / "process_faults.json").write_text(json.dumps(MEASURED, indent=2) + "\n")
 
 
-@pytest.fixture(scope="module")
-def instance(fault_platform: Topology) -> Iterator[DagsterInstance]:
-    """The platform's instance, read from this process (the same PostgreSQL database)."""
-    saved = dict(os.environ)
-    os.environ.update(
-        {k: v for k, v in fault_platform.base_env().items() if k.startswith("DAGSTER")}
-    )
-    try:
-        inst = DagsterInstance.from_config(str(fault_platform.home))
-        yield inst
-        inst.dispose()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 _SENSORS = """query($selector: RepositorySelector!) {
   sensorsOrError(repositorySelector: $selector) {
     ... on Sensors { results { id name sensorState { status } } } } }"""

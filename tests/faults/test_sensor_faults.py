@@ -67,22 +67,6 @@ def _deliver_sales(landing: Path, *days: Day) -> None:
 # -- observing the platform -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def instance(fault_platform: Topology) -> Iterator[DagsterInstance]:
-    """The platform's instance, read from this process (the same PostgreSQL database)."""
-    saved = dict(os.environ)
-    os.environ.update(
-        {k: v for k, v in fault_platform.base_env().items() if k.startswith("DAGSTER")}
-    )
-    try:
-        inst = DagsterInstance.from_config(str(fault_platform.home))
-        yield inst
-        inst.dispose()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def figures(pytestconfig: pytest.Config) -> Iterator[dict[str, object]]:
     yield FIGURES
