@@ -48,7 +48,8 @@ def prepare_home(home: Path, source_config: Path, environ: Mapping[str, str]) ->
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the block; processes started inside inherit them."""
     saved = dict(os.environ)
     os.environ.update(values)
     try:
@@ -64,6 +65,6 @@ def initialize_storage(home: Path, environ: Mapping[str, str]) -> None:
     Left to the processes, the code servers, the daemon and the webserver would all
     create a fresh schema at the same moment and race on its migration table.
     """
-    with _environment({**environ, "DAGSTER_HOME": str(home)}):
+    with environment({**environ, "DAGSTER_HOME": str(home)}):
         # Opening the instance creates (or checks) its storage tables.
         DagsterInstance.from_config(str(home)).dispose()

@@ -30,8 +30,8 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from platform_shared.settings import with_defaults
 from platform_stack.bench.common import Context, Scale, progress, ratio
-from platform_stack.bench.overhead import environment, postgres_database
-from platform_stack.instance import initialize_storage, prepare_home
+from platform_stack.bench.overhead import postgres_database
+from platform_stack.instance import environment, initialize_storage, prepare_home
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.workspace import read_locations
 

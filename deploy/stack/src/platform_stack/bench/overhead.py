@@ -47,7 +47,7 @@ from dagster import (
 from psycopg2 import sql
 
 from platform_stack.bench.common import Context, median_seconds, progress, timed
-from platform_stack.instance import POSTGRES_VARS, prepare_home
+from platform_stack.instance import POSTGRES_VARS, environment, prepare_home
 
 ASSETS = 50
 MULTIPROCESS_ASSETS = 5
@@ -87,18 +87,6 @@ def chain_job(n: int, executor: str) -> JobDefinition:
         assets=chain(n), jobs=[define_asset_job("overhead_chain")], executor=executors[executor]
     )
     return defs.resolve_job_def("overhead_chain")
-
-
-@contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``values`` in ``os.environ`` for the block (run workers inherit them)."""
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def connect(environ: Mapping[str, str]):
