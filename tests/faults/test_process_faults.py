@@ -70,18 +70,34 @@ def platform(fault_platform: Topology) -> Topology:
     ``orphaned_runs_sensor`` stays on.
     """
     for location in ("transformation", "analytics"):
-        selector = {"repositoryLocationName": location, "repositoryName": "__repository__"}
-        sensors = fault_platform.graphql(_SENSORS, {"selector": selector})["sensorsOrError"]
-        for sensor in sensors["results"]:
-            if sensor["name"] != "orphaned_runs_sensor":
-                fault_platform.graphql(
-                    "mutation($id: String) { stopSensor(id: $id) { __typename } }",
-                    {"id": sensor["id"]},
-                )
-        after = fault_platform.graphql(_SENSORS, {"selector": selector})["sensorsOrError"]
-        running = {s["name"] for s in after["results"] if s["sensorState"]["status"] == "RUNNING"}
-        assert running == {"orphaned_runs_sensor"}, (location, running)
+        _stop_sensors(fault_platform, location, keep={"orphaned_runs_sensor"})
     return fault_platform
+
+
+def _stop_sensors(topology: Topology, location: str, keep: set[str]) -> None:
+    """Stop every sensor of ``location`` but ``keep``, until the stop holds.
+
+    A tick already in flight when ``stopSensor`` lands writes back the state it read
+    before the stop, which turns the sensor on again; so stop, wait, and stop again
+    until three polls in a row see only ``keep`` running.
+    """
+    selector = {"repositoryLocationName": location, "repositoryName": "__repository__"}
+    deadline = time.monotonic() + 90
+    quiet = 0
+    running: set[str] = set()
+    while quiet < 3:
+        sensors = topology.graphql(_SENSORS, {"selector": selector})["sensorsOrError"]["results"]
+        running = {s["name"] for s in sensors if s["sensorState"]["status"] == "RUNNING"}
+        extra = [s for s in sensors if s["name"] in running - keep]
+        quiet = 0 if extra else quiet + 1
+        for sensor in extra:
+            topology.graphql(
+                "mutation($id: String) { stopSensor(id: $id) { __typename } }",
+                {"id": sensor["id"]},
+            )
+        assert time.monotonic() < deadline, (location, running)
+        time.sleep(2)
+    assert running == keep, (location, running)
 
 
 # -- data ------------------------------------------------------------------------------
