@@ -10,12 +10,17 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 import ingestion.sensors as sensors_module
-from ingestion.assets import SHA256_TAG, SOURCE_FILE_TAG, orders, sales
+from ingestion.assets import MANIFEST_TAG, SHA256_TAG, SOURCE_FILE_TAG, orders, sales
 from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from ingestion.schedules import daily_feeds_fallback_schedule
 from ingestion.sensors import reference_files_sensor, sales_file_sensor
+from platform_shared.cross_location import range_tags
 from platform_shared.resources import LandingZone
 
 DAY = "2025-01-02"
@@ -248,6 +253,95 @@ def test_no_feed_folder_yet_is_a_skip(landing, tick):
     result = tick(sales_file_sensor)
     assert requests(result) == []
     assert result.skip_reason is not None
+
+
+def sales_of(day: str, sale_id: int = 1) -> str:
+    return f"{SALES_HEADER}\n{sale_id},1,1,1,1,5.00,{day} 10:00:00\n"
+
+
+def deliver_days(write, first: dt.date, count: int) -> list[str]:
+    keys = [(first + dt.timedelta(days=n)).isoformat() for n in range(count)]
+    for key in keys:
+        write(f"sales/{key}.csv", sales_of(key))
+    return keys
+
+
+def test_up_to_a_month_of_files_gets_a_run_per_file(write, tick):
+    keys = deliver_days(write, dt.date(2025, 1, 1), sensors_module.BULK_DELIVERY_FILES)
+
+    result = tick(sales_file_sensor)
+
+    assert [r.partition_key for r in requests(result)] == keys
+
+
+def test_a_backlog_loads_as_a_range_run_per_stretch_of_days(write, landing, tick):
+    stretch = deliver_days(write, dt.date(2025, 1, 1), 40)
+    write("sales/2025-03-01.csv", sales_of("2025-03-01"))  # a day apart from the stretch
+
+    result = tick(sales_file_sensor)
+
+    ranged, single = requests(result)
+    assert ranged.partition_key is None
+    assert ranged.asset_selection == [SALES.key]
+    assert ranged.tags[ASSET_PARTITION_RANGE_START_TAG] == stretch[0]
+    assert ranged.tags[ASSET_PARTITION_RANGE_END_TAG] == stretch[-1]
+    manifest = "".join(
+        f"sales/{key}.csv {hashlib.sha256(sales_of(key).encode()).hexdigest()} 1\n"
+        for key in stretch
+    )
+    digest = hashlib.sha256(manifest.encode()).hexdigest()
+    assert ranged.tags[MANIFEST_TAG] == digest
+    assert ranged.run_key == f"sales:{stretch[0]}..{stretch[-1]}:{digest[:16]}"
+    assert SOURCE_FILE_TAG not in ranged.tags
+    assert single.partition_key == "2025-03-01"
+    # Every file is in the cursor: nothing again, and one correction is one run.
+    assert requests(tick(sales_file_sensor, result.cursor)) == []
+    write(f"sales/{stretch[3]}.csv", sales_of(stretch[3], sale_id=2), mtime=time.time() - 60)
+    (again,) = requests(tick(sales_file_sensor, result.cursor))
+    assert again.partition_key == stretch[3]
+    assert again.run_key.endswith(":2")
+
+
+def test_a_long_backlog_is_cut_into_bounded_ranges(write, tick, monkeypatch):
+    monkeypatch.setattr(sensors_module, "BULK_RANGE_DAYS", 15)
+    deliver_days(write, dt.date(2025, 1, 1), 40)
+
+    ranges = [
+        (r.tags[ASSET_PARTITION_RANGE_START_TAG], r.tags[ASSET_PARTITION_RANGE_END_TAG])
+        for r in requests(tick(sales_file_sensor))
+    ]
+
+    assert ranges == [
+        ("2025-01-01", "2025-01-15"),
+        ("2025-01-16", "2025-01-30"),
+        ("2025-01-31", "2025-02-09"),
+    ]
+
+
+def test_cursor_reset_after_a_range_load_requests_only_changed_files(write, landing, resources):
+    """Range runs carry no per-file tags: the partition's materialization tells what the
+    load read, so a lost cursor reloads only what differs from it."""
+    keys = deliver_days(write, dt.date(2025, 1, 1), 3)
+    instance = dg.DagsterInstance.ephemeral()
+    loaded = dg.materialize(
+        [sales],
+        resources=resources,
+        instance=instance,
+        tags=range_tags(dg.PartitionKeyRange(keys[0], keys[-1])),
+    )
+    assert loaded.success
+    write(f"sales/{keys[1]}.csv", sales_of(keys[1], sale_id=7), mtime=time.time() - 60)
+
+    context = dg.build_sensor_context(
+        instance=instance,
+        sensor_name="sales_file_sensor",
+        resources={"landing": LandingZone(root=str(landing))},
+    )
+    result = sales_file_sensor(context)
+
+    assert isinstance(result, dg.SensorResult)
+    assert [r.partition_key for r in requests(result)] == [keys[1]]
+    assert requests(result)[0].run_key.endswith(":2")
 
 
 def customers_csv(n: int) -> str:

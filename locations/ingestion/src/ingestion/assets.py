@@ -33,6 +33,8 @@ NORMAL_PRIORITY = {"priority": "normal"}
 # Run tags set by the file sensors: which file version they asked to load.
 SOURCE_FILE_TAG = "ingestion/source_file"
 SHA256_TAG = "ingestion/sha256"
+# A range run's tag instead: sha256 of its "file sha256 delivery" lines.
+MANIFEST_TAG = "ingestion/manifest_sha256"
 
 LoadEvent = dg.MaterializeResult | dg.AssetCheckResult
 

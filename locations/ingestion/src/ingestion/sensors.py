@@ -1,4 +1,4 @@
-"""File sensors: one run per new or corrected landing file, none for a mere touch.
+"""File sensors: a run per new or corrected landing file, none for a mere touch.
 
 Each sensor keeps, per file, the content hash, size and mtime of the version it last
 requested (or confirmed unchanged) in its cursor, a JSON document that survives daemon
@@ -8,6 +8,9 @@ that record, so a tick costs a directory listing plus the reading of changed fil
 * New or corrected content (a different sha256) gets exactly one run. Its run key names
   the file, the hash and the delivery number, so the daemon never launches it twice, and
   a file that returns to an earlier content (A, B, then A again) still reloads.
+* A backlog (more than ``BULK_DELIVERY_FILES`` new versions of a feed in one tick, as
+  when a history is delivered at once) gets one range run per contiguous stretch of
+  days instead; its run key is a digest of every (file, hash, delivery number) it loads.
 * Identical re-delivery, ``touch`` or ``cp -p`` of the same bytes: hashed, confirmed,
   no run. Nothing is filtered by mtime order, so a file arriving with an old mtime
   (``cp -p``) is still picked up.
@@ -16,8 +19,9 @@ that record, so a tick costs a directory listing plus the reading of changed fil
   previous tick, or, on first sight, untouched for ``QUIET_SECONDS`` (whole files
   renamed into place and ``cp -p`` copies need no second look).
 * A file the cursor does not know (a reset or unreadable cursor) is compared with the
-  newest run this sensor requested for it: content already loaded is not loaded again,
-  and a new version's run key follows on from the delivery numbers already used.
+  newest run this sensor requested for it, or else with its partition's latest load:
+  content already loaded is not loaded again, and a new version's run key follows on
+  from the delivery numbers already used.
 * Hostile names (quotes, newlines, ``..``, symlinks out of the folder) are skipped with
   one warning, and never reach the file system beyond the listing, nor SQL.
 """
@@ -30,7 +34,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +42,7 @@ import dagster as dg
 from dagster._check import CheckError
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
-from ingestion.assets import SHA256_TAG, SOURCE_FILE_TAG
+from ingestion.assets import MANIFEST_TAG, SHA256_TAG, SOURCE_FILE_TAG
 from ingestion.feeds import (
     ORDERS,
     REFERENCE_FEEDS,
@@ -48,6 +52,7 @@ from ingestion.feeds import (
     partition_of,
 )
 from ingestion.jobs import daily_feeds_job, reference_data_job
+from platform_shared.cross_location import partition_ranges, range_tags
 from platform_shared.partitions import PARTITIONS_START_DATE, daily_partitions
 from platform_shared.resources import LandingZone
 from platform_shared.validation import UnsafeInputError, resolve_inside
@@ -60,6 +65,12 @@ DAILY_FEED_INTERVAL_SECONDS = 5
 REFERENCE_INTERVAL_SECONDS = 30
 QUIET_SECONDS = 5
 CURSOR_VERSION = 1
+# A run per file keeps a bad day's quality gate to that day and each day retryable on
+# its own, but costs a run process start (seconds) per file. Past a month of files in
+# one tick, the start-ups dominate: the backlog loads as range runs, gated as a whole.
+BULK_DELIVERY_FILES = 31
+# Bounds how long one range run holds the warehouse and how much a retry redoes.
+BULK_RANGE_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -137,8 +148,11 @@ def _sha256(path: Path) -> str:
 class Tick:
     """One sensor evaluation: reads the previous state and builds the next one."""
 
-    def __init__(self, context: dg.SensorEvaluationContext) -> None:
+    def __init__(
+        self, context: dg.SensorEvaluationContext, asset_key: dg.AssetKey | None = None
+    ) -> None:
         self.log = context.log
+        self.asset_key = asset_key
         try:
             self.previous = SensorState.from_cursor(context.cursor)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -196,7 +210,7 @@ class Tick:
             return None
         size, mtime_ns = stats
         if known is None:
-            known = self._loaded_before(relative)
+            known = self._loaded_before(relative) or self._in_latest_load(candidate)
         if known is not None and known.sha256 == sha256:
             self.next.files[relative] = dataclasses.replace(known, size=size, mtime_ns=mtime_ns)
             self.log.info(f"{relative} was re-delivered with identical content; nothing to load")
@@ -245,6 +259,29 @@ class Tick:
         self.log.info(f"{relative} is not in the cursor; its last requested load is on record")
         return FileState(sha256=latest, size=-1, mtime_ns=-1, deliveries=max(deliveries, 1))
 
+    def _in_latest_load(self, candidate: Candidate) -> FileState | None:
+        """The version of a daily file its partition's latest load read, as reported in
+        the materialization (range runs carry no per-file tags); ``None`` if none."""
+        asset_key = self.asset_key
+        if candidate.partition_key is None or asset_key is None:
+            return None
+        try:
+            instance = self.context.instance
+        except (dg.DagsterInvariantViolationError, CheckError):
+            return None
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[candidate.partition_key]),
+            limit=1,
+        ).records
+        materialization = records[0].asset_materialization if records else None
+        if materialization is None:
+            return None
+        sha256 = _loaded_sha256(materialization.metadata, candidate.relative)
+        if sha256 is None:
+            return None
+        self.log.info(f"{candidate.relative} is not in the cursor; its partition's load is known")
+        return FileState(sha256=sha256, size=-1, mtime_ns=-1, deliveries=1)
+
     def result(self, run_requests: Sequence[dg.RunRequest]) -> dg.SensorResult:
         if run_requests:
             return dg.SensorResult(run_requests=list(run_requests), cursor=self.next.to_cursor())
@@ -277,6 +314,18 @@ def _delivery_number(run_key: str | None, sha256: str) -> int:
         if found and rest.isdigit():
             return int(rest)
     return 0
+
+
+def _loaded_sha256(metadata: Mapping[str, dg.MetadataValue], relative: str) -> str | None:
+    """The sha256 a load's materialization metadata reports for ``relative``."""
+    files = metadata.get("files")
+    if isinstance(files, dg.JsonMetadataValue) and isinstance(files.data, dict):
+        entry = files.data.get(relative)
+        return entry.get("sha256") if isinstance(entry, dict) else None
+    source, digest = metadata.get("source_file"), metadata.get("content_sha256")
+    if isinstance(source, dg.PathMetadataValue) and source.path == relative:
+        return digest.value if isinstance(digest, dg.TextMetadataValue) else None
+    return None
 
 
 def daily_candidates(tick: Tick, feed: Feed, root: Path) -> list[Candidate]:
@@ -323,8 +372,41 @@ def daily_run_request(feed: Feed, delivery: Delivery) -> dg.RunRequest:
     )
 
 
+def range_run_request(feed: Feed, deliveries: Sequence[Delivery]) -> dg.RunRequest:
+    """One run loading ``deliveries``, files of consecutive days, as a partition range."""
+    if len(deliveries) == 1:
+        return daily_run_request(feed, deliveries[0])
+    first, last = deliveries[0].candidate.partition_key, deliveries[-1].candidate.partition_key
+    assert first is not None
+    assert last is not None
+    manifest = "".join(
+        f"{d.candidate.relative} {d.state.sha256} {d.state.deliveries}\n" for d in deliveries
+    )
+    digest = hashlib.sha256(manifest.encode()).hexdigest()
+    return dg.RunRequest(
+        run_key=f"{feed.name}:{first}..{last}:{digest[:16]}",
+        asset_selection=[feed.key],
+        tags={**range_tags(dg.PartitionKeyRange(first, last)), MANIFEST_TAG: digest},
+    )
+
+
+def daily_run_requests(feed: Feed, deliveries: Sequence[Delivery]) -> list[dg.RunRequest]:
+    """A run per delivery, or for a backlog one per stretch of consecutive days."""
+    if len(deliveries) <= BULK_DELIVERY_FILES:
+        return [daily_run_request(feed, delivery) for delivery in deliveries]
+    by_key = {d.candidate.partition_key: d for d in deliveries if d.candidate.partition_key}
+    requests = []
+    for span in partition_ranges(by_key, daily_partitions, max_ranges=len(by_key)):
+        keys = daily_partitions.get_partition_keys_in_range(span)
+        for start in range(0, len(keys), BULK_RANGE_DAYS):
+            chunk = keys[start : start + BULK_RANGE_DAYS]
+            requests.append(range_run_request(feed, [by_key[key] for key in chunk]))
+    return requests
+
+
 def build_daily_feed_sensor(feed: Feed) -> dg.SensorDefinition:
-    """A sensor requesting one run of ``feed`` per new or changed ``YYYY-MM-DD.csv``."""
+    """A sensor requesting a run of ``feed`` per new or changed ``YYYY-MM-DD.csv``, or range
+    runs for a backlog."""
 
     @dg.sensor(
         name=f"{feed.name}_file_sensor",
@@ -334,17 +416,18 @@ def build_daily_feed_sensor(feed: Feed) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Loads each new or corrected {feed.folder}/YYYY-MM-DD.csv into its partition of "
-            f"{feed.table_label}, once per distinct content."
+            f"{feed.table_label}, once per distinct content; a backlog of more than "
+            f"{BULK_DELIVERY_FILES} files loads as range runs."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
-        tick = Tick(context)
-        requests = [
-            daily_run_request(feed, delivery)
+        tick = Tick(context, feed.key)
+        deliveries = [
+            delivery
             for candidate in daily_candidates(tick, feed, landing.path)
             if (delivery := tick.observe(candidate)) is not None
         ]
-        return tick.result(requests)
+        return tick.result(daily_run_requests(feed, deliveries))
 
     return _sensor
 
