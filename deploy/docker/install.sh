@@ -11,7 +11,8 @@
 #   TARGET       a code location (`ingestion`, ...): platform-shared + that location and
 #                their locked dependencies, nothing of the other locations, no dev tools;
 #                or `host`: the webserver and daemon, i.e. the `host` dependency group of
-#                the root pyproject.toml and no user code at all.
+#                the root pyproject.toml (with the instance's storage package, which every
+#                target gets) and no user code at all.
 #   VENV         the virtual environment to create or sync (e.g. /opt/dagster/venv); a
 #                relative path is taken from the current directory.
 #   --deps-only  third-party dependencies only, no workspace member: that layer needs only
@@ -23,8 +24,8 @@
 #                current sources.
 #
 # The workspace root is two levels above this script. Only the files the Dockerfile copied
-# are needed: the root pyproject.toml and uv.lock, plus shared/ and the location (their
-# pyproject.toml alone with --deps-only). uv.lock is used as it is (--frozen): whether it is
+# are needed: the root pyproject.toml and uv.lock, plus deploy/instance/, shared/ and the
+# location (their pyproject.toml alone with --deps-only). uv.lock is used as it is (--frozen): whether it is
 # up to date with every pyproject.toml is checked where the whole workspace is present
 # (CI runs `uv lock --check`).
 #
@@ -56,11 +57,14 @@ root=$(CDPATH='' cd -- "$(dirname -- "$0")/../.." && pwd)
     exit 2
 }
 
+instance=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$root/deploy/instance/pyproject.toml" | head -n 1)
+
 case "$target" in
     host)
-        # A dependency group of the virtual root project: no workspace member at all.
+        # A dependency group of the virtual root project: of the workspace members, only
+        # the instance's storage package.
         set -- --only-group host
-        members=
+        members=$instance
         ;;
     "" | -* | *[!a-z0-9_-]*)
         echo "install.sh: invalid target '$target'" >&2
@@ -73,7 +77,7 @@ case "$target" in
         }
         set -- --package "$target"
         shared=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$root/shared/pyproject.toml" | head -n 1)
-        members="$shared $target"
+        members="$instance $shared $target"
         ;;
 esac
 

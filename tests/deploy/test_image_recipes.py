@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.deploy.deploy_support import (
     HOST_DOCKERFILE,
@@ -66,6 +67,12 @@ if target != "host":
     result["all_keys"] = sorted(list(k.path) for k in graph.get_all_asset_keys())
 print("PROBE " + json.dumps(result))
 """
+
+
+# The module of the storage class dagster.yaml names: every image opens the instance.
+INSTANCE_STORAGE = yaml.safe_load((ROOT / "dagster.yaml").read_text())["storage"]["custom"][
+    "module"
+]
 
 
 def _uv_pin(stage: Stage) -> str:
@@ -185,9 +192,12 @@ def test_location_image_recipe(location: Location, tmp_path: Path) -> None:
 
     others = [loc.name for loc in workspace_locations() if loc != location]
     absent = [*others, "dagster_webserver", "dagster_graphql", "platform_stack", "pytest"]
-    facts = probe(venv, location.name, absent, tmp_path)
+    facts = probe(venv, location.name, [*absent, INSTANCE_STORAGE], tmp_path)
 
-    assert facts["importable"] == dict.fromkeys(absent, False), "the image holds too much"
+    # Run workers and code servers open the instance: its storage class must be there.
+    assert facts["importable"] == {**dict.fromkeys(absent, False), INSTANCE_STORAGE: True}, (
+        "the image holds too much, or not the instance's storage class"
+    )
     assert "dagster" in facts["scripts"], "the CMD and the health check run `dagster`"
     # Built as a wheel into the environment, so the runtime stage needs no sources.
     assert Path(facts["module_file"]).is_relative_to(venv)
@@ -207,7 +217,13 @@ def test_host_image_recipe(tmp_path: Path) -> None:
     _, targets = replay_build_stage(HOST_DOCKERFILE, tmp_path / "src", venv)
     assert targets == ["host"]
 
-    present = ["dagster_webserver", "dagster_graphql", "dagster_postgres", "psycopg2"]
+    present = [
+        "dagster_webserver",
+        "dagster_graphql",
+        "dagster_postgres",
+        "psycopg2",
+        INSTANCE_STORAGE,
+    ]
     user_code = ["platform_shared", *(loc.name for loc in workspace_locations())]
     facts = probe(venv, "host", [*present, *user_code, "pytest"], tmp_path)
 

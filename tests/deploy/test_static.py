@@ -548,7 +548,7 @@ def test_helm_values_mirror_the_instance_config() -> None:
             "numWorkers": instance[kind]["num_workers"],
         }
     assert values["telemetry"]["enabled"] == instance["telemetry"]["enabled"]
-    scheme = instance["storage"]["postgres"]["postgres_db"]["scheme"]
+    scheme = instance["storage"]["custom"]["config"]["postgres_db"]["scheme"]
     assert values["postgresql"]["postgresqlScheme"] == scheme
 
 

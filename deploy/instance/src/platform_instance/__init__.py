@@ -1,0 +1,1 @@
+"""Instance plumbing shared by every process that opens the Dagster instance."""

@@ -1,0 +1,127 @@
+"""PostgreSQL instance storage whose processes keep their connections open.
+
+Outside the webserver, dagster-postgres opens and closes a connection around every
+statement. A new connection costs a backend fork and password authentication, about
+8 ms on loopback against 0.1 ms for the statement, and a run writes several statements
+per event: a ranged run of 365 partitions spent most of its time connecting. Here each
+of the three storages keeps one connection per process (more are opened, and closed
+again, while threads need them at once), checked before use so that a restarted server
+costs a reconnect rather than an error.
+
+Configured in ``dagster.yaml`` as ``storage: custom:`` with this class and the same
+``postgres_db`` block as ``storage: postgres:``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._serdes import ConfigurableClassData
+from dagster_postgres import (
+    DagsterPostgresStorage,
+    PostgresEventLogStorage,
+    PostgresRunStorage,
+    PostgresScheduleStorage,
+)
+from dagster_postgres.utils import (
+    create_pg_engine,
+    get_token_provider_from_config,
+    pg_url_from_config,
+)
+
+if TYPE_CHECKING:
+    from dagster_postgres.auth import PgTokenProvider
+
+# Idle connections a process keeps per storage. Connections in use at once are not
+# limited (no thread ever waits for one); those beyond this are closed when returned.
+KEPT_CONNECTIONS = 1
+# Reconnect now and then so that server-side memory of long-lived backends is returned.
+RECYCLE_SECONDS = 3600
+
+
+class _Pooled:
+    """Swaps the storage's connect-per-statement engine for a pooled one."""
+
+    postgres_url: str
+    _engine: Any
+    _token_provider: PgTokenProvider | None
+
+    def _pool(self) -> None:
+        unpooled = self._engine
+        self._engine = create_pg_engine(
+            self.postgres_url,
+            self._token_provider,
+            isolation_level="AUTOCOMMIT",
+            pool_size=KEPT_CONNECTIONS,
+            max_overflow=-1,
+            pool_pre_ping=True,
+            pool_recycle=RECYCLE_SECONDS,
+        )
+        unpooled.dispose()
+
+
+class PooledRunStorage(_Pooled, PostgresRunStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
+
+class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
+
+class PooledScheduleStorage(_Pooled, PostgresScheduleStorage):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()
+
+
+class PooledPostgresStorage(DagsterPostgresStorage):
+    """``DagsterPostgresStorage`` whose three storages each keep a connection."""
+
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider: PgTokenProvider | None = None,
+    ) -> None:
+        self.postgres_url = postgres_url
+        self.should_autocreate_tables = should_autocreate_tables
+        self._inst_data = inst_data
+        self._run_storage = PooledRunStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
+        )
+        self._event_log_storage = PooledEventLogStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
+        )
+        self._schedule_storage = PooledScheduleStorage(
+            postgres_url, should_autocreate_tables, token_provider=token_provider
+        )
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def from_config_value(  # type: ignore[override]
+        cls, inst_data: ConfigurableClassData | None, config_value: Any
+    ) -> PooledPostgresStorage:
+        return cls(
+            inst_data=inst_data,
+            postgres_url=pg_url_from_config(config_value),
+            should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+            token_provider=get_token_provider_from_config(config_value),
+        )
