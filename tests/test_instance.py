@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, asset, materialize
 from dagster._core.test_utils import environ
+from sqlalchemy import event
 
+from platform_instance.storage import PooledEventLogStorage, PooledRunStorage, PooledScheduleStorage
 from platform_stack.instance import prepare_home
 
 pytestmark = pytest.mark.postgres
@@ -27,8 +29,9 @@ def pg_instance(tmp_path: Path, postgres_env: dict[str, str], pytestconfig: pyte
 
 
 def test_instance_settings_come_from_dagster_yaml(pg_instance: DagsterInstance) -> None:
-    assert type(pg_instance.run_storage).__name__ == "PostgresRunStorage"
-    assert type(pg_instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert isinstance(pg_instance.run_storage, PooledRunStorage)
+    assert isinstance(pg_instance.event_log_storage, PooledEventLogStorage)
+    assert isinstance(pg_instance.schedule_storage, PooledScheduleStorage)
     assert pg_instance.run_monitoring_enabled
     assert pg_instance.run_monitoring_max_runtime_seconds == 7200
     assert pg_instance.run_retries_enabled
@@ -61,3 +64,49 @@ def test_runs_and_events_are_stored_in_postgres(pg_instance, postgres_query) -> 
     # The warehouse pool got its one slot from `pools.default_limit`.
     info = pg_instance.event_log_storage.get_concurrency_info("warehouse")
     assert info.slot_count == 1
+
+
+def _count_connects(instance: DagsterInstance) -> list[object]:
+    """A list that grows by one each time a storage of ``instance`` opens a connection."""
+    opened: list[object] = []
+    for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
+        engine = storage._engine  # type: ignore[attr-defined]
+        event.listen(engine, "connect", lambda conn, record: opened.append(conn))
+    return opened
+
+
+def test_storage_reuses_its_connections(pg_instance: DagsterInstance) -> None:
+    opened = _count_connects(pg_instance)
+
+    @asset
+    def one() -> int:
+        return 1
+
+    run_ids = []
+    for _ in range(3):
+        result = materialize([one], instance=pg_instance)
+        assert result.success
+        run_ids.append(result.run_id)
+    events = sum(len(pg_instance.all_logs(run_id)) for run_id in run_ids)
+
+    # Unpooled, every event write and run update opens a connection of its own; pooled, a
+    # few are opened while threads (the run's event watcher) need them at once.
+    assert events >= 30
+    assert len(opened) <= 10
+
+
+def test_storage_reconnects_after_its_connections_are_killed(
+    pg_instance: DagsterInstance, postgres_query, postgres_env: dict[str, str]
+) -> None:
+    before = pg_instance.get_runs(limit=1)
+    opened = _count_connects(pg_instance)
+    killed = postgres_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()",
+        (postgres_env["DAGSTER_POSTGRES_DB"],),
+    )
+    assert killed, "the instance held no connection to kill"
+
+    # As after a server restart: the dead connection is replaced, not raised.
+    assert pg_instance.get_runs(limit=1) == before
+    assert len(opened) == 1

@@ -52,6 +52,7 @@ HOST_SERVICES = ("webserver", "daemon")
 # What every location is built from: a change to any of these runs every location's CI.
 SHARED_CI_TRIGGERS = {
     "shared/**",
+    "deploy/instance/**",
     "uv.lock",
     "pyproject.toml",
     "dagster.yaml",
