@@ -249,6 +249,8 @@ def _reload_mid_write(
         lambda: _warehouse_open_by(pid, warehouse) or not _pid_alive(pid),
         120,
         "the run worker to open the warehouse",
+        # The load holds the warehouse for a second or two: look often enough to catch it.
+        interval=0.05,
     )
     assert _pid_alive(pid), _failure(instance, instance.get_run_by_id(run.run_id) or run)
     code_server = platform.processes["ingestion"].pid

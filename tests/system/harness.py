@@ -40,7 +40,9 @@ def warehouse_of(topology: Topology) -> WarehouseResource:
     return WarehouseResource(database=topology.environ["WAREHOUSE_PATH"])
 
 
-def eventually(check: Callable[[], object], timeout: float, what: str) -> object:
+def eventually(
+    check: Callable[[], object], timeout: float, what: str, *, interval: float = 1.0
+) -> object:
     """Poll ``check`` until it returns a truthy value; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -48,5 +50,5 @@ def eventually(check: Callable[[], object], timeout: float, what: str) -> object
         last = check()
         if last:
             return last
-        time.sleep(1)
+        time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
