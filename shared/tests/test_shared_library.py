@@ -195,3 +195,23 @@ def test_a_warehouse_file_named_like_a_schema_is_unambiguous(tmp_path: Path) -> 
         conn.execute("CREATE OR REPLACE TABLE analytics.t AS SELECT 42 AS x")
     with warehouse.get_connection() as conn:
         assert conn.execute("SELECT x FROM analytics.t").fetchall() == [(42,)]
+
+
+def test_warehouse_memory_limit_spills_beside_the_warehouse_file(tmp_path: Path) -> None:
+    database = tmp_path / "w.duckdb"
+    warehouse = WarehouseResource(database=str(database), memory_limit="100MB")
+    with warehouse.get_connection() as conn:
+        settings = dict(
+            conn.execute(
+                "SELECT name, value FROM duckdb_settings() "
+                "WHERE name IN ('memory_limit', 'temp_directory')"
+            ).fetchall()
+        )
+        # A sort four times the limit completes by spilling instead of failing.
+        rows = conn.execute(
+            "SELECT count(*) FROM (SELECT i, md5(i::VARCHAR) AS h FROM range(4000000) t(i) "
+            "ORDER BY h)"
+        ).fetchone()
+    assert settings["memory_limit"] in {"95.3 MiB", "100.0 MB"}, settings
+    assert settings["temp_directory"] == f"{database}.tmp"
+    assert rows == (4_000_000,)

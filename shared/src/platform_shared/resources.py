@@ -33,6 +33,13 @@ class WarehouseResource(DuckDBResource):
     lock_timeout_seconds: float = Field(
         default=120.0, description="How long to wait for another process's file lock."
     )
+    memory_limit: str | None = Field(
+        default=None,
+        description=(
+            "DuckDB memory_limit of each connection (e.g. '1GB'); beyond it work spills to "
+            "a temporary folder beside the warehouse file. None: DuckDB's default, 80% of RAM."
+        ),
+    )
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -56,6 +63,12 @@ class WarehouseResource(DuckDBResource):
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         config = dict(self.connection_config)
+        if self.memory_limit:
+            # Without a limit DuckDB keeps pages cached up to 80% of RAM, in every run.
+            config.setdefault("memory_limit", self.memory_limit)
+            if self.database != ":memory:":
+                # The main database is in memory: name a spill folder on the warehouse's disk.
+                config.setdefault("temp_directory", f"{self.database}.tmp")
         if self.database == ":memory:":
             return duckdb.connect(self.database, config=config)
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +120,9 @@ class ExportFolder(ConfigurableResource):
 
 
 def warehouse() -> WarehouseResource:
-    return WarehouseResource(database=env("WAREHOUSE_PATH"))
+    return WarehouseResource(
+        database=env("WAREHOUSE_PATH"), memory_limit=env("WAREHOUSE_MEMORY_LIMIT")
+    )
 
 
 def landing_zone() -> LandingZone:

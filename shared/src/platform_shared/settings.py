@@ -24,6 +24,11 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("WAREHOUSE_PATH", "data/warehouse/analytics.duckdb", "DuckDB file of the warehouse."),
+    Setting(
+        "WAREHOUSE_MEMORY_LIMIT",
+        "1GB",
+        "Memory one warehouse connection may use before DuckDB spills to disk.",
+    ),
     Setting("LANDING_DIR", "data/landing", "Folder where feeds deliver CSV files."),
     Setting(
         "EXPORT_DIR",
