@@ -772,7 +772,7 @@ def test_secrets_stay_out_of_logs_records_ui_and_repository(
     texts["graphql:instance.info"] = (info or "").encode()
     texts["graphql:runs"] = json.dumps(runs).encode()
     # Booleans only: a failing assertion must not print text that may hold a secret.
-    describes_storage = bool(info) and "PostgresRunStorage" in info
+    describes_storage = bool(info) and "PooledRunStorage" in info
     assert describes_storage, "instance info does not describe the storage"
     assert len(runs) == row_counts["runs"]
 

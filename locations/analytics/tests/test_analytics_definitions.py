@@ -14,7 +14,7 @@ from analytics import schedules
 from analytics.definitions import defs
 from analytics.external import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
 from platform_shared.partitions import daily_partitions, date_region_partitions
-from platform_shared.settings import current
+from platform_shared.settings import current, default
 
 SALES_SUMMARY = dg.AssetKey(["analytics", "sales_summary"])
 TOP_PRODUCTS = dg.AssetKey(["analytics", "top_products"])
@@ -176,6 +176,7 @@ def test_external_references_exist_in_transformation():
 def platform_env(monkeypatch, warehouse_path: Path, export_dir: Path) -> None:
     """The settings the real definitions read at run time, pointed at the test warehouse."""
     monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse_path))
+    monkeypatch.setenv("WAREHOUSE_MEMORY_LIMIT", default("WAREHOUSE_MEMORY_LIMIT"))
     monkeypatch.setenv("EXPORT_DIR", str(export_dir))
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
 

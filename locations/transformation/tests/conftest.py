@@ -25,6 +25,7 @@ import dagster as dg
 import pytest
 
 from platform_shared.resources import WarehouseResource
+from platform_shared.settings import default
 from transformation.definitions import defs
 
 INGESTION_DDL = """
@@ -81,6 +82,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WarehouseResou
     """An empty warehouse file, also what the location's resources resolve at run time."""
     path = tmp_path / "warehouse" / "wh.duckdb"
     monkeypatch.setenv("WAREHOUSE_PATH", str(path))
+    monkeypatch.setenv("WAREHOUSE_MEMORY_LIMIT", default("WAREHOUSE_MEMORY_LIMIT"))
     return WarehouseResource(database=str(path))
 
 
