@@ -6,7 +6,8 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 from dagster._core.events import StepMaterializationData
 from dagster._core.test_utils import create_run_for_test
 
-from analytics.external import ENRICHED_SALES, REGIONAL_DAILY_SALES
+from analytics.assets import CUSTOMER_LIFETIME_VALUE
+from analytics.external import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
 from analytics.sensors import transformation_updates_sensor
 
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
@@ -144,3 +145,17 @@ def test_enriched_days_wait_for_their_regional_rebuild(instance):
     ready = tick(instance, held.cursor)
     assert len(requests(ready)) == 1
     assert requests(ready)[0].tags["analytics/upstream_materializations"] == "4"
+
+
+def test_customer_mart_waits_until_customer_orders_exists(instance):
+    report_burst(instance)
+
+    (before_orders,) = requests(tick(instance, None))
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CUSTOMER_ORDERS))
+    (after_orders,) = requests(tick(instance, None))
+
+    assert before_orders.asset_selection is not None
+    assert CUSTOMER_LIFETIME_VALUE not in before_orders.asset_selection
+    assert len(before_orders.asset_selection) == 3
+    # Once customer_orders exists the request names no subset: the whole refresh job.
+    assert after_orders.asset_selection is None

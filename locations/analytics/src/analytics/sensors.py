@@ -12,7 +12,13 @@ import time
 
 import dagster as dg
 
-from analytics.external import ENRICHED_SALES, REGIONAL_DAILY_SALES
+from analytics.assets import (
+    CUSTOMER_LIFETIME_VALUE,
+    DAILY_REVENUE_REPORT,
+    SALES_SUMMARY,
+    TOP_PRODUCTS,
+)
+from analytics.external import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
 from analytics.jobs import analytics_refresh_job
 from platform_shared.cross_location import (
     read_materializations,
@@ -24,6 +30,7 @@ from platform_shared.cross_location import (
 from platform_shared.partitions import REGIONS, date_region_key
 
 WATCHED = (ENRICHED_SALES, REGIONAL_DAILY_SALES)
+REFRESH_WITHOUT_CUSTOMERS = [SALES_SUMMARY, TOP_PRODUCTS, DAILY_REVENUE_REPORT]
 RUN_KEY_PREFIX = "analytics_refresh"
 
 
@@ -116,12 +123,16 @@ def transformation_updates_sensor(
         f"Requesting a refresh for {len(records)} upstream materialization(s) "
         f"over {len(partitions)} partition(s)"
     )
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=run_key(RUN_KEY_PREFIX, records),
-                tags={"analytics/upstream_materializations": str(len(records))},
-            )
-        ],
-        cursor=events.cursor,
+    request = dg.RunRequest(
+        run_key=run_key(RUN_KEY_PREFIX, records),
+        tags={"analytics/upstream_materializations": str(len(records))},
     )
+    if context.instance.get_latest_materialization_event(CUSTOMER_ORDERS) is None:
+        # Sales can reach analytics before any orders file has built customer_orders;
+        # refresh what the sales allow now, and the customer mart once orders exist.
+        context.log.info(
+            f"{CUSTOMER_ORDERS.to_user_string()} was never materialized: "
+            f"{CUSTOMER_LIFETIME_VALUE.to_user_string()} is left out of this refresh"
+        )
+        request = request.with_replaced_attrs(asset_selection=REFRESH_WITHOUT_CUSTOMERS)
+    return dg.SensorResult(run_requests=[request], cursor=events.cursor)
