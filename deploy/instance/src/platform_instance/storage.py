@@ -41,13 +41,15 @@ RECYCLE_SECONDS = 3600
 
 
 class _Pooled:
-    """Swaps the storage's connect-per-statement engine for a pooled one."""
+    """Mixin before a dagster-postgres storage: swaps its connect-per-statement engine for
+    a pooled one, and closes the pool with the storage."""
 
     postgres_url: str
     _engine: Any
     _token_provider: PgTokenProvider | None
 
-    def _pool(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         unpooled = self._engine
         self._engine = create_pg_engine(
             self.postgres_url,
@@ -60,35 +62,21 @@ class _Pooled:
         )
         unpooled.dispose()
 
+    def dispose(self) -> None:
+        super().dispose()  # type: ignore[misc]  # the storage class that follows in the MRO
+        self._engine.dispose()
+
 
 class PooledRunStorage(_Pooled, PostgresRunStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pool()
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
+    pass
 
 
 class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pool()
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
+    pass
 
 
 class PooledScheduleStorage(_Pooled, PostgresScheduleStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pool()
-
-    def dispose(self) -> None:
-        super().dispose()
-        self._engine.dispose()
+    pass
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
