@@ -18,7 +18,7 @@ import dagster as dg
 
 from ingestion.checks import QualityConfig, reject_rate_result, reject_rate_spec
 from ingestion.feeds import CUSTOMERS, LOCATION, ORDERS, PRODUCTS, SALES, Feed
-from ingestion.loading import BadFileError, FileLoad, load_file, prepare
+from ingestion.loading import BadFileError, FileLoad, Target, batches, load_files, prepare
 from platform_shared.metadata import table_metadata
 from platform_shared.naming import group_name
 from platform_shared.partitions import daily_partitions
@@ -156,21 +156,12 @@ def load_feed(
     with warehouse.transaction() as conn:
         prepare(conn)
         loads: list[FileLoad] = []
-        for key, relative, path in targets:
-            try:
-                loads.append(
-                    load_file(
-                        conn,
-                        feed,
-                        path,
-                        source_file=relative,
-                        partition_key=key,
-                        rejected_at=rejected_at,
-                    )
-                )
-            except BadFileError as exc:
-                context.log.error(str(exc))
-                raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        try:
+            for batch in batches(targets):
+                loads.extend(load_files(conn, feed, batch, rejected_at=rejected_at))
+        except BadFileError as exc:
+            context.log.error(str(exc))
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         if feed.is_daily:
             first, last = min(k for k in keys if k), max(k for k in keys if k)
             where = f"{feed.partition_column} BETWEEN ?::DATE AND ?::DATE"
@@ -190,9 +181,9 @@ def load_feed(
 
 def _locate(
     context: dg.AssetExecutionContext, feed: Feed, root: Path, keys: Sequence[str | None]
-) -> tuple[list[tuple[str | None, str, Path]], list[str]]:
+) -> tuple[list[Target], list[str]]:
     """Validated paths of the run's files, checked before any file or SQL access."""
-    targets: list[tuple[str | None, str, Path]] = []
+    targets: list[Target] = []
     missing: list[str] = []
     for key in keys:
         try:
@@ -202,7 +193,7 @@ def _locate(
             context.log.error(f"Refusing to load {feed.name}: {exc}")
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         if path.is_file():
-            targets.append((key, relative, path))
+            targets.append(Target(key, relative, path))
         else:
             missing.append(relative)
     if missing and not targets:

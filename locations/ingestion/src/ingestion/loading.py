@@ -1,10 +1,12 @@
-"""Load one landing file into its table, entirely inside DuckDB.
+"""Load a batch of landing files into their table, entirely inside DuckDB.
 
-The file is read as bytes and split into numbered lines in SQL, each line is parsed and
-checked against the feed's typed schema, then the good rows replace what the same file
-loaded before and the refused ones replace its previous entries in
-``ingestion.rejected_rows``. The caller holds the transaction, so a reload is all or
-nothing. Invariant: loaded + rejected = data lines (non-blank lines after the header).
+The files are read as bytes and split into numbered lines in SQL, each line is parsed and
+checked against the feed's typed schema, then the good rows replace what the same files
+loaded before and the refused ones replace their previous entries in
+``ingestion.rejected_rows``. A batch is one set of statements however many files it
+holds, so a year of daily files costs a handful of statements, not thousands. The caller
+holds the transaction, so a reload is all or nothing. Invariant, per file: loaded +
+rejected = data lines (non-blank lines after the header).
 
 SQL lives in ``sql/``; the few statements below are formatted only with table and column
 names taken from :mod:`ingestion.feeds`, never with input. Values are bound parameters.
@@ -13,6 +15,7 @@ names taken from :mod:`ingestion.feeds`, never with input. Values are bound para
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -61,129 +64,171 @@ def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(sql("macros.sql"))
 
 
-def load_file(
+@dataclass(frozen=True)
+class Target:
+    """One file to load: its validated path, its name relative to the landing folder (as
+    recorded in ``rejected_rows``) and its validated partition key (``None``: snapshot)."""
+
+    partition_key: str | None
+    source_file: str
+    path: Path
+
+
+# Files are read into memory in batches of about this many bytes: enough for DuckDB to
+# parse on every core, small enough that a year of files never needs the whole year in
+# memory at once (the warehouse's memory limit bounds the rest; see WAREHOUSE_MEMORY_LIMIT).
+BATCH_BYTES = 128 * 1024 * 1024
+
+
+def batches(targets: Sequence[Target], limit: int | None = None) -> Iterator[list[Target]]:
+    """``targets`` in order, cut into runs of at most ``limit`` bytes (default
+    :data:`BATCH_BYTES`); a larger file is a batch of its own."""
+    limit = BATCH_BYTES if limit is None else limit
+    batch: list[Target] = []
+    size = 0
+    for target in targets:
+        file_size = target.path.stat().st_size
+        if batch and size + file_size > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(target)
+        size += file_size
+    if batch:
+        yield batch
+
+
+def load_files(
     conn: duckdb.DuckDBPyConnection,
     feed: Feed,
-    path: Path,
+    targets: Sequence[Target],
     *,
-    source_file: str,
-    partition_key: str | None,
     rejected_at: dt.datetime,
-) -> FileLoad:
-    """Replace the rows of ``feed`` from ``path`` (a validated path inside the landing folder).
+) -> list[FileLoad]:
+    """Replace the rows of ``feed`` from every file of ``targets``, in one set of statements.
 
-    ``partition_key`` must already be validated (daily feeds) or ``None`` (snapshots);
-    ``source_file`` is the path relative to the landing folder, as recorded in
-    ``rejected_rows``. Run inside a transaction after :func:`prepare`.
+    A partition key appears at most once. Run inside a transaction after :func:`prepare`;
+    a file whose header breaks the contract raises :class:`BadFileError` before anything
+    is written.
     """
-    conn.execute(sql("read_file.sql"), [str(path)])
+    if not targets:
+        return []
+    keys = [t.partition_key for t in targets]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{feed.name}: a partition appears twice in one load: {keys}")
+    conn.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE landing_targets AS
+        SELECT unnest(?::INTEGER[]) AS file_id, unnest(?::VARCHAR[]) AS path,
+               unnest(?::VARCHAR[]) AS source_file, unnest(?::VARCHAR[]) AS partition_key
+        """,
+        [
+            list(range(len(targets))),
+            [str(t.path) for t in targets],
+            [t.source_file for t in targets],
+            keys,
+        ],
+    )
+    conn.execute(sql("read_files.sql"), [[str(t.path) for t in targets]])
     conn.execute(sql("read_lines.sql"))
-    _check_header(conn, feed, source_file)
+    _check_headers(conn, feed)
     conn.execute(sql("split_fields.sql"), [len(feed.columns)])
     conn.execute(sql(f"stage_{feed.name}.sql"))
-    _replace(conn, feed, partition_key, source_file, rejected_at)
-    return _summary(conn, feed, partition_key, source_file)
+    _replace(conn, feed, rejected_at)
+    return _summary(conn, feed, targets)
 
 
-def _check_header(conn: duckdb.DuckDBPyConnection, feed: Feed, source_file: str) -> None:
-    row = conn.execute(
-        """
-        SELECT
-            (SELECT csv_fields(raw_line) FROM landing_lines WHERE line_number = 1),
-            (SELECT utf8 FROM landing_lines WHERE line_number = 1),
-            (SELECT count(*) FROM landing_lines WHERE trim(raw_line) <> '')
-        """
-    ).fetchone()
-    assert row is not None
-    header, utf8, non_blank = row
-    if non_blank == 0:
-        return  # zero bytes or blank: an empty delivery, loads zero rows
-    found = [h.lower() for h in header] if header is not None and utf8 else None
-    if found != list(feed.columns):
-        raise BadFileError(
-            f"{source_file}: header {found!r} does not match the contract "
-            f"{list(feed.columns)!r}; nothing was loaded"
-        )
+def _check_headers(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    for _file_id, source_file, header, non_blank in conn.execute(
+        sql("check_headers.sql")
+    ).fetchall():
+        if non_blank == 0:
+            continue  # zero bytes or blank: an empty delivery, loads zero rows
+        found = [h.lower() for h in header] if header is not None else None
+        if found != list(feed.columns):
+            raise BadFileError(
+                f"{source_file}: header {found!r} does not match the contract "
+                f"{list(feed.columns)!r}; nothing was loaded"
+            )
 
 
-def _replace(
-    conn: duckdb.DuckDBPyConnection,
-    feed: Feed,
-    partition_key: str | None,
-    source_file: str,
-    rejected_at: dt.datetime,
-) -> None:
-    good_columns = "* EXCLUDE (line_number, raw_line, reason)"
+def _replace(conn: duckdb.DuckDBPyConnection, feed: Feed, rejected_at: dt.datetime) -> None:
+    good_columns = "staged.* EXCLUDE (file_id, line_number, raw_line, reason)"
     if feed.partition_column is not None:
         conn.execute(
-            f"DELETE FROM {feed.table} WHERE {feed.partition_column} = ?::DATE", [partition_key]
+            f"""
+            DELETE FROM {feed.table}
+            WHERE {feed.partition_column} IN (SELECT partition_key::DATE FROM landing_targets)
+            """
         )
         conn.execute(
             f"""
             INSERT INTO {feed.table} BY NAME
-            SELECT {good_columns}, ?::DATE AS {feed.partition_column}
-            FROM staged WHERE reason IS NULL ORDER BY line_number
-            """,
-            [partition_key],
+            SELECT {good_columns}, targets.partition_key::DATE AS {feed.partition_column}
+            FROM staged JOIN landing_targets AS targets USING (file_id)
+            WHERE staged.reason IS NULL
+            ORDER BY staged.file_id, staged.line_number
+            """
         )
     else:
         conn.execute(f"DELETE FROM {feed.table}")
         conn.execute(
             f"""
             INSERT INTO {feed.table} BY NAME
-            SELECT {good_columns} FROM staged WHERE reason IS NULL ORDER BY line_number
+            SELECT {good_columns} FROM staged
+            WHERE staged.reason IS NULL ORDER BY staged.file_id, staged.line_number
             """
         )
     conn.execute(
-        f"DELETE FROM {REJECTED_ROWS} WHERE asset = ? AND partition_key IS NOT DISTINCT FROM ?",
-        [feed.name, partition_key],
+        f"""
+        DELETE FROM {REJECTED_ROWS} AS rejected
+        WHERE asset = ? AND EXISTS (
+            SELECT 1 FROM landing_targets AS targets
+            WHERE targets.partition_key IS NOT DISTINCT FROM rejected.partition_key)
+        """,
+        [feed.name],
     )
     conn.execute(
         f"""
         INSERT INTO {REJECTED_ROWS}
             (asset, partition_key, source_file, line_number, raw_line, reason, rejected_at)
-        SELECT ?, ?, ?, line_number, raw_line, reason, ?
-        FROM staged WHERE reason IS NOT NULL ORDER BY line_number
+        SELECT ?, targets.partition_key, targets.source_file, staged.line_number,
+               staged.raw_line, staged.reason, ?
+        FROM staged JOIN landing_targets AS targets USING (file_id)
+        WHERE staged.reason IS NOT NULL
+        ORDER BY staged.file_id, staged.line_number
         """,
-        [feed.name, partition_key, source_file, rejected_at],
+        [feed.name, rejected_at],
     )
 
 
 def _summary(
-    conn: duckdb.DuckDBPyConnection, feed: Feed, partition_key: str | None, source_file: str
-) -> FileLoad:
-    counts = conn.execute(
-        """
-        SELECT
-            (SELECT sha256 FROM landing_file),
-            (SELECT size_bytes FROM landing_file),
-            (SELECT count(*) FROM staged),
-            (SELECT count(*) FROM staged WHERE reason IS NULL),
-            (SELECT count(*) FROM staged WHERE reason IS NOT NULL),
-            -- Blank lines between data lines; the empty text after a final newline is
-            -- not a line.
-            (SELECT count(*) FROM landing_lines
-             WHERE line_number > 1 AND trim(raw_line) = ''
-               AND line_number < (SELECT max(line_number) FROM landing_lines))
-        """
-    ).fetchone()
-    assert counts is not None
-    sha256, size_bytes, data_lines, loaded, rejected, blank_lines = counts
-    reasons = conn.execute(
-        """
-        SELECT reason, count(*) AS n FROM staged WHERE reason IS NOT NULL
-        GROUP BY reason ORDER BY n DESC, reason LIMIT 5
-        """
-    ).fetchall()
-    return FileLoad(
-        feed=feed.name,
-        partition_key=partition_key,
-        source_file=source_file,
-        sha256=sha256,
-        size_bytes=int(size_bytes),
-        data_lines=int(data_lines),
-        loaded=int(loaded),
-        rejected=int(rejected),
-        blank_lines=int(blank_lines),
-        top_reasons={reason: int(n) for reason, n in reasons},
-    )
+    conn: duckdb.DuckDBPyConnection, feed: Feed, targets: Sequence[Target]
+) -> list[FileLoad]:
+    rows = conn.execute(sql("summary.sql")).fetchall()
+    if len(rows) != len(targets):
+        # read_blob names each file as it was given; a lost row means a file was not read.
+        raise RuntimeError(f"{feed.name}: read {len(rows)} of {len(targets)} files")
+    return [
+        FileLoad(
+            feed=feed.name,
+            partition_key=target.partition_key,
+            source_file=target.source_file,
+            sha256=sha256,
+            size_bytes=int(size_bytes),
+            data_lines=int(data_lines),
+            loaded=int(loaded),
+            rejected=int(rejected),
+            blank_lines=int(blank_lines),
+            top_reasons={entry["reason"]: int(entry["n"]) for entry in top_reasons},
+        )
+        for target, (
+            _file_id,
+            sha256,
+            size_bytes,
+            data_lines,
+            loaded,
+            rejected,
+            blank_lines,
+            top_reasons,
+        ) in zip(targets, rows, strict=True)
+    ]

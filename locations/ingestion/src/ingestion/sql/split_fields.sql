@@ -2,11 +2,12 @@
 -- a line cannot be parsed at all. Bound parameter: the number of fields a line must have.
 CREATE OR REPLACE TEMP TABLE landing_fields AS
 WITH parsed AS (
-    SELECT line_number, raw_line, utf8, csv_fields(raw_line) AS fields
+    SELECT file_id, line_number, raw_line, utf8, csv_fields(raw_line) AS fields
     FROM landing_lines
     WHERE line_number > 1 AND trim(raw_line) <> ''
 )
 SELECT
+    file_id,
     line_number,
     raw_line,
     fields,

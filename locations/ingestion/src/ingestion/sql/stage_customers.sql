@@ -1,8 +1,10 @@
 -- customers.csv: customer_id, name, email, region, signup_date.
--- Leaves `staged`: the typed columns of ingestion.customers, and `reason` (NULL = load it).
+-- Leaves `staged`, one row per data line of the batch (`file_id`, `line_number`): the
+-- typed columns of ingestion.customers, and `reason` (NULL = load it).
 CREATE OR REPLACE TEMP TABLE staged AS
 WITH checked AS (
     SELECT
+        file_id,
         line_number,
         raw_line,
         parse_id(fields[1]) AS customer_id,
@@ -29,8 +31,9 @@ SELECT
     CASE
         WHEN problems IS NOT NULL THEN problems
         -- The first good line of an id wins; later ones are rejected, pointing to it.
-        WHEN line_number > min(line_number) OVER (PARTITION BY customer_id, problems IS NULL)
+        WHEN line_number > min(line_number) OVER same_id
         THEN 'duplicate customer_id (first seen on line '
-             || min(line_number) OVER (PARTITION BY customer_id, problems IS NULL) || ')'
+             || min(line_number) OVER same_id || ')'
     END AS reason
-FROM checked;
+FROM checked
+WINDOW same_id AS (PARTITION BY file_id, customer_id, problems IS NULL);

@@ -1,9 +1,11 @@
 -- orders/YYYY-MM-DD.csv: order_id, customer_id, order_ts, status.
--- Leaves `staged`: the typed columns of ingestion.orders but order_date (the file's date,
--- added by the load), and `reason` (NULL = load it).
+-- Leaves `staged`, one row per data line of the batch (`file_id`, `line_number`): the
+-- typed columns of ingestion.orders but order_date (the file's date, added by the load),
+-- and `reason` (NULL = load it). Ids are unique per file, the file being one day.
 CREATE OR REPLACE TEMP TABLE staged AS
 WITH checked AS MATERIALIZED (
     SELECT
+        file_id,
         line_number,
         raw_line,
         parse_id(fields[1]) AS order_id,
@@ -20,9 +22,9 @@ WITH checked AS MATERIALIZED (
 ),
 -- Ids on more than one good line: a hash aggregate, cheaper than a window over every line.
 repeated AS (
-    SELECT order_id, min(line_number) AS first_line
+    SELECT file_id, order_id, min(line_number) AS first_line
     FROM checked WHERE problems IS NULL
-    GROUP BY order_id HAVING count(*) > 1
+    GROUP BY file_id, order_id HAVING count(*) > 1
 )
 SELECT
     checked.* EXCLUDE (problems),
@@ -32,4 +34,6 @@ SELECT
         THEN 'duplicate order_id (first seen on line ' || repeated.first_line || ')'
     END AS reason
 FROM checked
-LEFT JOIN repeated ON checked.problems IS NULL AND repeated.order_id = checked.order_id;
+LEFT JOIN repeated
+    ON checked.problems IS NULL
+   AND repeated.file_id = checked.file_id AND repeated.order_id = checked.order_id;

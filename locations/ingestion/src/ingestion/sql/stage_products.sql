@@ -1,8 +1,10 @@
 -- products.csv: product_id, name, category, unit_price.
--- Leaves `staged`: the typed columns of ingestion.products, and `reason` (NULL = load it).
+-- Leaves `staged`, one row per data line of the batch (`file_id`, `line_number`): the
+-- typed columns of ingestion.products, and `reason` (NULL = load it).
 CREATE OR REPLACE TEMP TABLE staged AS
 WITH checked AS (
     SELECT
+        file_id,
         line_number,
         raw_line,
         parse_id(fields[1]) AS product_id,
@@ -22,8 +24,9 @@ SELECT
     * EXCLUDE (problems),
     CASE
         WHEN problems IS NOT NULL THEN problems
-        WHEN line_number > min(line_number) OVER (PARTITION BY product_id, problems IS NULL)
+        WHEN line_number > min(line_number) OVER same_id
         THEN 'duplicate product_id (first seen on line '
-             || min(line_number) OVER (PARTITION BY product_id, problems IS NULL) || ')'
+             || min(line_number) OVER same_id || ')'
     END AS reason
-FROM checked;
+FROM checked
+WINDOW same_id AS (PARTITION BY file_id, product_id, problems IS NULL);

@@ -1,9 +1,11 @@
 -- sales/YYYY-MM-DD.csv: sale_id, order_id, customer_id, product_id, quantity, unit_price,
--- sale_ts. Leaves `staged`: the typed columns of ingestion.sales but sale_date (the file's
--- date, added by the load), and `reason` (NULL = load it).
+-- sale_ts. Leaves `staged`, one row per data line of the batch (`file_id`,
+-- `line_number`): the typed columns of ingestion.sales but sale_date (the file's date,
+-- added by the load), and `reason` (NULL = load it). Ids are unique per file.
 CREATE OR REPLACE TEMP TABLE staged AS
 WITH checked AS MATERIALIZED (
     SELECT
+        file_id,
         line_number,
         raw_line,
         parse_id(fields[1]) AS sale_id,
@@ -28,9 +30,9 @@ WITH checked AS MATERIALIZED (
 ),
 -- Ids on more than one good line: a hash aggregate, cheaper than a window over every line.
 repeated AS (
-    SELECT sale_id, min(line_number) AS first_line
+    SELECT file_id, sale_id, min(line_number) AS first_line
     FROM checked WHERE problems IS NULL
-    GROUP BY sale_id HAVING count(*) > 1
+    GROUP BY file_id, sale_id HAVING count(*) > 1
 )
 SELECT
     checked.* EXCLUDE (problems),
@@ -41,4 +43,6 @@ SELECT
         THEN 'duplicate sale_id (first seen on line ' || repeated.first_line || ')'
     END AS reason
 FROM checked
-LEFT JOIN repeated ON checked.problems IS NULL AND repeated.sale_id = checked.sale_id;
+LEFT JOIN repeated
+    ON checked.problems IS NULL
+   AND repeated.file_id = checked.file_id AND repeated.sale_id = checked.sale_id;
