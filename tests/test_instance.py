@@ -110,3 +110,22 @@ def test_storage_reconnects_after_its_connections_are_killed(
     # As after a server restart: the dead connection is replaced, not raised.
     assert pg_instance.get_runs(limit=1) == before
     assert len(opened) == 1
+
+
+def test_event_log_remembers_the_tables_it_has_seen(
+    pg_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = pg_instance.event_log_storage
+    assert isinstance(storage, PooledEventLogStorage)
+    looked_up: list[str] = []
+    dialect = storage._engine.dialect
+    reflect = dialect.has_table
+    monkeypatch.setattr(
+        dialect, "has_table", lambda conn, name, **kw: looked_up.append(name) or reflect(conn, name)
+    )
+
+    # Asked once per stored asset event: reflected the first time only.
+    assert [storage.has_table("asset_event_tags") for _ in range(3)] == [True] * 3
+    # A table that does not exist yet (e.g. before a migration) is looked up every time.
+    assert [storage.has_table("not_created_yet") for _ in range(2)] == [False] * 2
+    assert looked_up == ["asset_event_tags", "not_created_yet", "not_created_yet"]

@@ -13,7 +13,7 @@ import pytest
 
 from ingestion import loading
 from ingestion.assets import sales
-from ingestion.feeds import SALES
+from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from ingestion.loading import BadFileError, Target, batches, load_files, prepare
 from platform_shared.cross_location import range_tags
 
@@ -145,3 +145,8 @@ def test_a_range_over_several_batches_is_one_transaction(write, resources, query
 
     assert not result.success
     assert query("SELECT sale_id FROM ingestion.sales ORDER BY 1") == [(1,), (2,), (3,)]
+
+
+@pytest.mark.parametrize("feed", [CUSTOMERS, PRODUCTS, ORDERS, SALES], ids=lambda f: f.name)
+def test_each_staging_query_splits_lines_into_its_feeds_columns(feed):
+    assert f"FROM landing_fields({len(feed.columns)})" in loading.sql(f"stage_{feed.name}.sql")

@@ -72,7 +72,17 @@ class PooledRunStorage(_Pooled, PostgresRunStorage):
 
 
 class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
-    pass
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tables_seen: set[str] = set()
+
+    def has_table(self, table_name: str) -> bool:
+        # Asked once per stored asset event (about 10 ms of schema reflection each).
+        # Tables appear with migrations and are never dropped under a running process,
+        # so a table once seen is remembered; a missing one is looked up again.
+        if table_name not in self._tables_seen and super().has_table(table_name):
+            self._tables_seen.add(table_name)
+        return table_name in self._tables_seen
 
 
 class PooledScheduleStorage(_Pooled, PostgresScheduleStorage):

@@ -131,17 +131,17 @@ def load_files(
     conn.execute(sql("read_files.sql"), [[str(t.path) for t in targets]])
     conn.execute(sql("read_lines.sql"))
     _check_headers(conn, feed)
-    conn.execute(sql("split_fields.sql"), [len(feed.columns)])
+    conn.execute(sql("split_fields.sql"))
     conn.execute(sql(f"stage_{feed.name}.sql"))
     _replace(conn, feed, rejected_at)
     return _summary(conn, feed, targets)
 
 
 def _check_headers(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
-    for _file_id, source_file, header, non_blank in conn.execute(
+    for _file_id, source_file, header, has_content in conn.execute(
         sql("check_headers.sql")
     ).fetchall():
-        if non_blank == 0:
+        if not has_content:
             continue  # zero bytes or blank: an empty delivery, loads zero rows
         found = [h.lower() for h in header] if header is not None else None
         if found != list(feed.columns):

@@ -24,7 +24,7 @@ WITH checked AS (
                  THEN 'region is not one of US, EU, APAC' END,
             date_problem('signup_date', fields[5])
         ), '')) AS problems
-    FROM landing_fields
+    FROM landing_fields(5)
 )
 SELECT
     * EXCLUDE (problems),

@@ -18,7 +18,7 @@ WITH checked AS MATERIALIZED (
             timestamp_problem('order_ts', fields[3]),
             text_problem('status', fields[4])
         ), '')) AS problems
-    FROM landing_fields
+    FROM landing_fields(4)
 ),
 -- Ids on more than one good line: a hash aggregate, cheaper than a window over every line.
 repeated AS (

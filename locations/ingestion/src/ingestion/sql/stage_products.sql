@@ -18,7 +18,7 @@ WITH checked AS (
             money_problem('unit_price', fields[4]),
             CASE WHEN parse_money(fields[4]) < 0 THEN 'unit_price is negative' END
         ), '')) AS problems
-    FROM landing_fields
+    FROM landing_fields(4)
 )
 SELECT
     * EXCLUDE (problems),

@@ -26,7 +26,7 @@ WITH checked AS MATERIALIZED (
             CASE WHEN parse_money(fields[6]) < 0 THEN 'unit_price is negative' END,
             timestamp_problem('sale_ts', fields[7])
         ), '')) AS problems
-    FROM landing_fields
+    FROM landing_fields(7)
 ),
 -- Ids on more than one good line: a hash aggregate, cheaper than a window over every line.
 repeated AS (

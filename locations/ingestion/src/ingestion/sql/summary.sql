@@ -1,10 +1,13 @@
 -- What the batch did, one row per file in order: content hash and size, data lines,
 -- loaded and rejected lines, blank lines between data lines (the empty text after a final
 -- newline is not a line) and the five most frequent reasons for rejecting a line.
-WITH lines AS (
-    SELECT file_id, count(*) FILTER (WHERE trim(raw_line) = '') AS blank_lines
-    FROM (SELECT *, max(line_number) OVER (PARTITION BY file_id) AS last FROM landing_lines)
-    WHERE line_number > 1 AND line_number < last
+WITH ends AS (
+    SELECT file_id, max(line_number) AS last FROM landing_lines GROUP BY file_id
+),
+lines AS (
+    SELECT file_id, count(*) AS blank_lines
+    FROM landing_lines JOIN ends USING (file_id)
+    WHERE line_number > 1 AND line_number < last AND trim(raw_line) = ''
     GROUP BY file_id
 ),
 outcome AS (
