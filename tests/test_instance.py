@@ -5,11 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, asset, materialize
+from dagster import (
+    BackfillPolicy,
+    DagsterEventType,
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    EventLogEntry,
+    MaterializeResult,
+    PartitionKeyRange,
+    asset,
+    materialize,
+)
 from dagster._core.test_utils import environ
 from sqlalchemy import event
 
-from platform_instance.storage import PooledEventLogStorage, PooledRunStorage, PooledScheduleStorage
+from platform_instance.storage import (
+    EVENT_BATCH_SIZE,
+    PooledEventLogStorage,
+    PooledRunStorage,
+    PooledScheduleStorage,
+)
+from platform_shared.cross_location import range_tags
 from platform_stack.instance import prepare_home
 
 pytestmark = pytest.mark.postgres
@@ -129,3 +145,44 @@ def test_event_log_remembers_the_tables_it_has_seen(
     # A table that does not exist yet (e.g. before a migration) is looked up every time.
     assert [storage.has_table("not_created_yet") for _ in range(2)] == [False] * 2
     assert looked_up == ["asset_event_tags", "not_created_yet", "not_created_yet"]
+
+
+def test_a_range_run_writes_its_partition_events_in_one_batch(
+    pg_instance: DagsterInstance, postgres_query, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-06")
+
+    @asset(partitions_def=days, backfill_policy=BackfillPolicy.single_run())
+    def daily(context) -> MaterializeResult:  # a string annotation would not resolve here
+        return MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+    storage = pg_instance.event_log_storage
+    batches: list[tuple[int, DagsterEventType | None]] = []
+    store_batch = storage.store_event_batch
+
+    def recording(events: list[EventLogEntry]) -> None:
+        batches.append((len(events), events[0].dagster_event_type))
+        store_batch(events)
+
+    monkeypatch.setattr(storage, "store_event_batch", recording)
+    # What the images and the local stack set for every process that creates or runs runs.
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+
+    result = materialize(
+        [daily],
+        instance=pg_instance,
+        tags=range_tags(PartitionKeyRange("2025-01-01", "2025-01-05")),
+    )
+
+    assert result.success
+    # The planned events when the run is created, the materializations when it ends.
+    assert batches == [
+        (5, DagsterEventType.ASSET_MATERIALIZATION_PLANNED),
+        (5, DagsterEventType.ASSET_MATERIALIZATION),
+    ]
+    rows = postgres_query(
+        "SELECT partition FROM event_logs WHERE run_id = %s "
+        "AND dagster_event_type = 'ASSET_MATERIALIZATION' ORDER BY id",
+        (result.run_id,),
+    )
+    assert [r[0] for r in rows] == [f"2025-01-0{d}" for d in range(1, 6)]

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from platform_instance.storage import EVENT_BATCH_SIZE
 from platform_shared.settings import SETTINGS
 from tests.deploy.deploy_support import (
     HOST_DOCKERFILE,
@@ -334,12 +335,13 @@ def test_images_share_base_user_home_and_uv() -> None:
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     minor = re.fullmatch(r">=(\d+\.\d+)", requires)
     assert minor, requires
-    bases, users, homes, uv_pins = set(), set(), set(), set()
+    bases, users, homes, uv_pins, batches = set(), set(), set(), set(), set()
     for dockerfile in _dockerfiles():
         stages = parse_dockerfile(dockerfile)
         bases |= {s.base for s in stages}
         users.add(_user_id(_final(stages)))
         homes.add(_dagster_home(_final(stages)))
+        batches.add(_final(stages).env().get("DAGSTER_EVENT_BATCH_SIZE"))
         for instruction in stages[0].all("RUN"):
             uv_pins |= set(re.findall(r"\buv==([\d.]+)", instruction.args))
     assert len(bases) == 1, f"one base image for every stage of every image: {bases}"
@@ -350,6 +352,8 @@ def test_images_share_base_user_home_and_uv() -> None:
     assert len(users) == 1, f"one uid in every image: {users}"
     assert users.pop() not in {"0", "root"}
     assert homes == {_environment(_service("webserver"))["DAGSTER_HOME"]}
+    # Every process that creates or executes runs writes a range's events in batches.
+    assert batches == {str(EVENT_BATCH_SIZE)}
     # uv: one pin for the images, the Makefile and CI.
     makefile = re.search(r"^UV_VERSION := (\S+)", (ROOT / "Makefile").read_text(), re.M)
     workflows = "".join(p.read_text() for p in (ROOT / WORKFLOWS).glob("*.yml"))

@@ -114,14 +114,37 @@ def test_partition_range_loads_each_file_in_one_run(write, resources, query):
     write(f"sales/{DAY}.csv", sales_csv(*good_sales(1, 20), sale(21, quantity=0)))
     write(f"sales/{NEXT_DAY}.csv", sales_csv(*good_sales(30, 2, day=NEXT_DAY)))
 
+    instance = dg.DagsterInstance.ephemeral()
+
     result = dg.materialize(
-        [sales], resources=resources, tags=range_tags(dg.PartitionKeyRange(DAY, NEXT_DAY))
+        [sales],
+        resources=resources,
+        tags=range_tags(dg.PartitionKeyRange(DAY, NEXT_DAY)),
+        instance=instance,
     )
 
     assert result.success
     assert query(
         "SELECT sale_date::VARCHAR, count(*) FROM ingestion.sales GROUP BY 1 ORDER BY 1"
     ) == [(DAY, 20), (NEXT_DAY, 2)]
+    # A range logs a summary, not a line per file (each line is an event in the instance).
+    logged = [
+        (e.level, e.user_message)
+        for e in instance.all_logs(result.run_id)
+        if not e.is_dagster_event and e.user_message.startswith(("Loaded", "1 of"))
+    ]
+    assert logged == [
+        (
+            logging.INFO,
+            f"Loaded 2 files (sales/{DAY}.csv .. sales/{NEXT_DAY}.csv): 22 rows into "
+            "ingestion.sales, 1 rejected",
+        ),
+        (
+            logging.WARNING,
+            "1 of 23 lines in 1 of 2 files quarantined in ingestion.rejected_rows; highest "
+            f"share 4.8% in sales/{DAY}.csv. Top reasons: quantity is not positive (x1)",
+        ),
+    ]
     assert query("SELECT partition_key, line_number FROM ingestion.rejected_rows") == [(DAY, 22)]
     events = result.get_asset_materialization_events()
     assert sorted(e.partition for e in events if e.partition) == [DAY, NEXT_DAY]

@@ -39,6 +39,13 @@ KEPT_CONNECTIONS = 1
 # Reconnect now and then so that server-side memory of long-lived backends is returned.
 RECYCLE_SECONDS = 3600
 
+# Value of DAGSTER_EVENT_BATCH_SIZE for every process that creates or executes runs (set
+# by the images and the local stack). A run over a partition range records one planned
+# and one materialization event per partition; with batching on, each set is written as
+# one INSERT per asset instead of one round of statements per event. Above the largest
+# range a run takes (366 days x 3 regions), so a range is always a single batch.
+EVENT_BATCH_SIZE = 1200
+
 
 class _Pooled:
     """Mixin before a dagster-postgres storage: swaps its connect-per-statement engine for

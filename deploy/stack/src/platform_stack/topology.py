@@ -25,6 +25,7 @@ from pathlib import Path
 
 from dagster._grpc.client import DagsterGrpcClient
 
+from platform_instance.storage import EVENT_BATCH_SIZE
 from platform_shared.settings import with_defaults
 from platform_stack.instance import initialize_storage, prepare_home
 from platform_stack.workspace import Location, read_locations
@@ -153,6 +154,7 @@ class Topology:
     def base_env(self) -> dict[str, str]:
         env = with_defaults(self.environ)
         env["DAGSTER_HOME"] = str(self.home)
+        env.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
         env.setdefault("DAGSTER_WEBSERVER_URL", self.webserver_url)
         env["DAGSTER_WEBSERVER_URL"] = self.webserver_url
         for loc in self.locations:
