@@ -1,5 +1,10 @@
 """The pandas IO manager stores a DataFrame in one transaction and names tables portably."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import dagster as dg
 import duckdb
 import pandas as pd
@@ -48,3 +53,44 @@ def test_a_failed_store_keeps_the_previous_rows(warehouse, sql) -> None:
     # No connection survived the failure: DuckDB refuses a connection with another
     # configuration while one to the same file is open in the process.
     duckdb.connect(warehouse.database, config={"threads": 1}).close()
+
+
+def test_runs_without_dataframes_never_import_pandas(warehouse, tmp_path) -> None:
+    # A fresh interpreter: this one imported pandas already. It loads the location, runs
+    # customer_orders (SQL only) with the location's IO manager, then customer_emails.
+    script = tmp_path / "probe.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import dagster as dg
+            from transformation.definitions import defs
+            from transformation.keys import CUSTOMER_EMAILS, CUSTOMER_ORDERS
+
+            job = defs.resolve_implicit_global_asset_job_def()
+            loaded = ["pandas" in sys.modules]
+            for key in (CUSTOMER_ORDERS, CUSTOMER_EMAILS):
+                result = job.get_subset(asset_selection={key}).execute_in_process(
+                    instance=dg.DagsterInstance.ephemeral()
+                )
+                assert result.success
+                loaded.append("pandas" in sys.modules)
+            print(loaded)
+            """
+        )
+    )
+    with warehouse.transaction() as conn:
+        conn.execute(
+            "CREATE SCHEMA ingestion;"
+            "CREATE TABLE ingestion.customers AS SELECT 1::BIGINT AS customer_id, 'A' AS name,"
+            " 'a@x.io' AS email, 'US' AS region, DATE '2024-01-01' AS signup_date;"
+            "CREATE TABLE ingestion.orders (order_id BIGINT, customer_id BIGINT,"
+            " order_ts TIMESTAMP, status VARCHAR, order_date DATE)"
+        )
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # WAREHOUSE_* set by the fixture
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[False, False, True]"

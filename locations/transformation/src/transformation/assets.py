@@ -15,7 +15,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import pandas as pd
 
 from platform_shared.metadata import markdown_table, merge, table_metadata
 from platform_shared.naming import table_name
@@ -75,12 +74,17 @@ def _daily_args(key: dg.AssetKey, partition_column: str) -> dict[str, Any]:
     pool=WAREHOUSE_POOL,
     metadata=_table_metadata(CUSTOMER_EMAILS),
 )
-def customer_emails(context: dg.AssetExecutionContext, customers: pd.DataFrame) -> pd.DataFrame:
+def customer_emails(context: dg.AssetExecutionContext, customers):
     """Contact address of every customer: trimmed, lower-cased, with its domain.
 
     Customers without a plausible address are left out and counted in the metadata. The
     pandas IO manager loads the snapshot and replaces ``transformation.customer_emails``.
     """
+    # Typed by the IO manager (a DataFrame in, a DataFrame out) rather than by annotations:
+    # Dagster resolves annotations when the location loads, and pandas would then be
+    # imported by every process of the location, not only by the runs that use it.
+    import pandas as pd
+
     emails = customers["email"].astype("string").str.strip().str.lower()
     valid = emails.str.fullmatch(_EMAIL).fillna(False).astype(bool)
     result = (

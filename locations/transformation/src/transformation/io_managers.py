@@ -1,24 +1,26 @@
 """The pandas IO manager of this location: small tables as DataFrames, stored in the warehouse.
 
-It is ``DuckDBPandasIOManager`` (schema = key prefix, table = last key part) with its
-database client replaced: connections come from :class:`WarehouseResource`, so a write is
-one transaction and every connection is closed when the load or store ends, even on
-error. The stock client deletes the old rows and inserts the new ones in two autocommit
-statements (a failure in between leaves an empty table), leaves its connection open
-when a statement fails, and names the table after the database file's path.
+It is ``DuckDBPandasIOManager`` (schema = key prefix, table = last key part) with two
+changes. Pandas is imported when the IO manager is first used, not when the location is
+loaded: it is a third of the location's import time, which the code server and every run
+that writes no DataFrame would pay. And its database client is replaced: connections come
+from :class:`WarehouseResource`, so a write is one transaction and every connection is
+closed when the load or store ends, even on error. The stock client deletes the old rows
+and inserts the new ones in two autocommit statements (a failure in between leaves an
+empty table), leaves its connection open when a statement fails, and names the table
+after the database file's path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import duckdb
-from dagster import InputContext, OutputContext
-from dagster._core.storage.db_io_manager import DbIOManager, TableSlice
-from dagster_duckdb.io_manager import DuckDbClient
-from dagster_duckdb_pandas import DuckDBPandasIOManager
+from dagster import InputContext, IOManager, OutputContext
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
+from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
 
 from platform_shared.resources import WarehouseResource
 from platform_shared.settings import env
@@ -58,17 +60,54 @@ class _WarehouseClient(DuckDbClient):
             DuckDbClient.delete_table_slice(context, table_slice, connection)
 
 
-class WarehousePandasIOManager(DuckDBPandasIOManager):
+class _BuiltOnFirstUse(IOManager):
+    """The IO manager ``build`` returns, built when a value is first stored or loaded.
+
+    Dagster initialises the IO manager for every run of the location, also for runs whose
+    assets write SQL and return only metadata: those never call it, and never import pandas.
+    """
+
+    def __init__(self, build: Callable[[], DbIOManager]) -> None:
+        self._build = build
+        self._manager: DbIOManager | None = None
+
+    def _get(self) -> DbIOManager:
+        if self._manager is None:
+            self._manager = self._build()
+        return self._manager
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        self._get().handle_output(context, obj)
+
+    def load_input(self, context: InputContext) -> object:
+        return self._get().load_input(context)
+
+
+class WarehousePandasIOManager(DuckDBIOManager):
     """Loads and stores pandas DataFrames as warehouse tables, one transaction per store."""
 
-    def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
-            type_handlers=self.type_handlers(),
-            db_client=_WarehouseClient(),
-            database=self.database,
-            schema=self.schema_,
-            default_load_type=self.default_load_type(),
-            io_manager_name="WarehousePandasIOManager",
+    @staticmethod
+    def type_handlers() -> Sequence[DbTypeHandler]:
+        from dagster_duckdb_pandas import DuckDBPandasTypeHandler
+
+        return [DuckDBPandasTypeHandler()]
+
+    @staticmethod
+    def default_load_type() -> type:
+        import pandas as pd
+
+        return pd.DataFrame
+
+    def create_io_manager(self, context) -> IOManager:  # type: ignore[override]
+        return _BuiltOnFirstUse(
+            lambda: DbIOManager(
+                type_handlers=self.type_handlers(),
+                db_client=_WarehouseClient(),
+                database=self.database,
+                schema=self.schema_,
+                default_load_type=self.default_load_type(),
+                io_manager_name="WarehousePandasIOManager",
+            )
         )
 
 
