@@ -21,7 +21,7 @@ help:  ## list the verbs
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
 setup: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## install the dev environment and one environment per location
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@for loc in $(LOCATIONS); do \
 	  sh deploy/docker/install.sh $$loc .venvs/$$loc --editable || exit 1; \
 	done
