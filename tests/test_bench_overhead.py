@@ -39,8 +39,8 @@ def test_overhead_is_platform_minus_direct_per_asset(
         expected = (platform - direct) / int(row["assets"])  # type: ignore[arg-type]
         assert row["per_asset_seconds"] == pytest.approx(expected)
         assert row["target_per_asset_seconds"] == overhead.TARGET_SECONDS_PER_ASSET
-    # Every step writes events, so the in-process chain opens storage connections.
-    assert float(rows[0]["connections_per_asset"]) >= 1  # type: ignore[arg-type]
+    # The instance keeps its connections: the chain's events do not open one per asset.
+    assert 0 <= float(rows[0]["connections_per_asset"]) < 1  # type: ignore[arg-type]
     assert float(rows[0]["connect_seconds"]) > 0  # type: ignore[arg-type]
 
 

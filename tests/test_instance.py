@@ -17,7 +17,9 @@ from dagster import (
     materialize,
 )
 from dagster._core.test_utils import environ
+from dagster_postgres import PostgresEventLogStorage
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from platform_instance.storage import (
     EVENT_BATCH_SIZE,
@@ -186,3 +188,35 @@ def test_a_range_run_writes_its_partition_events_in_one_batch(
         (result.run_id,),
     )
     assert [r[0] for r in rows] == [f"2025-01-0{d}" for d in range(1, 6)]
+
+
+def test_two_processes_first_using_a_pool_at_once_do_not_fail(
+    pg_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = pg_instance.event_log_storage
+    assert isinstance(storage, PooledEventLogStorage)
+    storage.set_concurrency_slots("raced", 1)  # the slots and their limit row
+    # What the slower of two processes saw a moment earlier: slots, no limit row yet.
+    monkeypatch.setattr(storage, "_has_rows", lambda table: table.name == "concurrency_slots")
+
+    with pytest.raises(IntegrityError):  # stock dagster-postgres: the step fails
+        PostgresEventLogStorage._reconcile_concurrency_limits_from_slots(storage)
+    storage._reconcile_concurrency_limits_from_slots()
+
+    assert storage.get_concurrency_info("raced").slot_count == 1
+
+
+def test_two_steps_creating_a_pool_limit_at_once_do_not_fail(
+    pg_instance: DagsterInstance,
+) -> None:
+    storage = pg_instance.event_log_storage
+    assert isinstance(storage, PooledEventLogStorage)
+    # The faster process created the pool's limit row from the default (pools.default_limit).
+    assert storage.initialize_concurrency_limit_to_default("contended")
+
+    # The slower one, which had found no row, inserts it too.
+    with pytest.raises(DBAPIError):  # stock dagster-postgres: the step fails
+        PostgresEventLogStorage.initialize_concurrency_limit_to_default(storage, "contended")
+    assert storage.initialize_concurrency_limit_to_default("contended")
+
+    assert storage.get_concurrency_info("contended").slot_count == 1

@@ -14,6 +14,7 @@ Configured in ``dagster.yaml`` as ``storage: custom:`` with this class and the s
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from dagster._core.storage.base_storage import DagsterStorage
@@ -29,6 +30,7 @@ from dagster_postgres.utils import (
     get_token_provider_from_config,
     pg_url_from_config,
 )
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 if TYPE_CHECKING:
     from dagster_postgres.auth import PgTokenProvider
@@ -90,6 +92,26 @@ class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
         if table_name not in self._tables_seen and super().has_table(table_name):
             self._tables_seen.add(table_name)
         return table_name in self._tables_seen
+
+    def initialize_concurrency_limit_to_default(self, concurrency_key: str) -> bool:
+        # Called when a step finds no limit row for its pool. When two processes do so at
+        # once (two runs starting together on a fresh database), both INSERT it; the loser
+        # falls back to an UPDATE inside the transaction its failed INSERT aborted, and
+        # stock dagster-postgres fails the step. The row it wanted exists by then.
+        try:
+            return super().initialize_concurrency_limit_to_default(concurrency_key)
+        except DBAPIError:
+            if concurrency_key not in self.get_concurrency_keys():
+                raise
+            return True
+
+    def _reconcile_concurrency_limits_from_slots(self) -> None:
+        # Two processes that first use a pool at the same moment (a fresh database, two
+        # runs starting together) can both find its slots without a limit row and both
+        # insert one. The statements autocommit, so the loser's unique-key error means
+        # the row it wanted exists; stock dagster-postgres fails the run's step instead.
+        with suppress(IntegrityError):
+            super()._reconcile_concurrency_limits_from_slots()
 
 
 class PooledScheduleStorage(_Pooled, PostgresScheduleStorage):
