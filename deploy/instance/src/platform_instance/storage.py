@@ -108,8 +108,8 @@ class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
     def _reconcile_concurrency_limits_from_slots(self) -> None:
         # Two processes that first use a pool at the same moment (a fresh database, two
         # runs starting together) can both find its slots without a limit row and both
-        # insert one. The statements autocommit, so the loser's unique-key error means
-        # the row it wanted exists; stock dagster-postgres fails the run's step instead.
+        # insert one. The loser's unique-key error means the row it wanted exists (its
+        # transaction is rolled back); stock dagster-postgres fails the run's step instead.
         with suppress(IntegrityError):
             super()._reconcile_concurrency_limits_from_slots()
 
