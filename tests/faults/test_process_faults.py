@@ -35,7 +35,8 @@ SENSOR = "dagster/sensor_name"
 PARTITION = "dagster/partition"
 PARENT = "dagster/parent_run_id"
 # Large enough that the load's transaction lasts seconds on two cores.
-BIG_ROWS = 400_000
+# Large enough that the load holds the warehouse for seconds, long enough to be caught.
+BIG_ROWS = 2_000_000
 LOCATIONS = ("ingestion", "transformation", "analytics")
 MEASURED: dict[str, float] = {}
 
