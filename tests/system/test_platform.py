@@ -26,6 +26,7 @@ DAY = Day(date="2025-02-10", first_id=10_000)
 BIG_DAY = "2025-02-12"
 DELIVERED: dict[str, Day] = {}
 SENSOR = "dagster/sensor_name"
+CUSTOMER_SENSORS = {"customer_snapshot_sensor", "order_history_sensor"}
 
 
 def _location(run: DagsterRun) -> str:
@@ -136,6 +137,13 @@ def test_cascade_from_file_drop_to_analytics(platform: Topology, instance: Dagst
     DELIVERED[DAY.date] = DAY
 
     eventually(lambda: _settled(platform, instance, DAY), 480, "the day in analytics")
+    # The customer models follow the reference and orders loads a sensor interval later
+    # (up to 60 s); wait for them too, so the next case starts from a quiet platform.
+    eventually(
+        lambda: not _in_progress(instance) and set(_chain(instance)) >= CUSTOMER_SENSORS,
+        240,
+        "the customer models",
+    )
 
     runs = _runs(instance)
     assert [_failure(instance, r) for r in runs if r.status != DagsterRunStatus.SUCCESS] == []
@@ -149,7 +157,7 @@ def test_cascade_from_file_drop_to_analytics(platform: Topology, instance: Dagst
         ("transformation", "sales_models_sensor"),
         ("transformation", "regional_sales_sensor"),
         ("analytics", "transformation_updates_sensor"),
-    } <= launched_by
+    } | {("transformation", sensor) for sensor in CUSTOMER_SENSORS} <= launched_by
     sales_runs = [r for r in runs if r.tags.get(SENSOR) == "sales_file_sensor"]
     assert [r.tags.get("dagster/partition") for r in sales_runs] == [DAY.date]
 
