@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 from dagster._core.definitions.freshness import CronFreshnessPolicy, TimeWindowFreshnessPolicy
+from dagster._core.definitions.schedule_definition import ScheduleExecutionData
 
 from analytics import schedules
 from analytics.definitions import defs
@@ -81,10 +82,66 @@ def test_default_running_schedules_are_listed():
     assert {s.name for s in defs.schedules or []} == {s.name for s in schedules.SCHEDULES}
 
 
+UPSTREAM = (ENRICHED_SALES, REGIONAL_DAILY_SALES, CUSTOMER_ORDERS)
+
+
+def _tick(
+    schedule: dg.ScheduleDefinition, tick: dt.datetime, built: tuple[dg.AssetKey, ...] = UPSTREAM
+) -> ScheduleExecutionData:
+    """Evaluate ``schedule`` at ``tick`` on an instance where only ``built`` were ever
+    materialized upstream."""
+    with dg.instance_for_test() as instance:
+        for key in built:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        # Entered, so the instance it opens is closed again (Dagster keeps the open one in a
+        # context variable that later definition loads read).
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            repository_def=defs.get_repository_def(),
+        ) as context:
+            return schedule.evaluate_tick(context)
+
+
 def _run_config(schedule: dg.ScheduleDefinition, tick: dt.datetime) -> Mapping[str, Any]:
-    context = dg.build_schedule_context(scheduled_execution_time=tick)
-    [request] = schedule.evaluate_tick(context).run_requests or []
+    [request] = _tick(schedule, tick).run_requests or []
     return request.run_config
+
+
+MONDAY_0900 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=TZ)
+
+
+@pytest.mark.parametrize("name", schedules.DEFAULT_RUNNING)
+def test_schedules_skip_until_transformation_built_their_inputs(name: str):
+    result = _tick(defs.resolve_schedule_def(name), MONDAY_0900, built=())
+    assert not result.run_requests
+    assert result.skip_message
+    assert result.skip_message.startswith("Never materialized upstream: transformation/")
+    job_inputs = {
+        parent.to_user_string()
+        for key in _selected(defs.resolve_schedule_def(name).job_name)
+        for parent in defs.resolve_asset_graph().get(key).parent_keys
+    }
+    assert all(n in result.skip_message for n in job_inputs), (job_inputs, result.skip_message)
+
+
+def test_weekly_review_leaves_out_customer_value_until_customer_orders_exist():
+    sales_only = (ENRICHED_SALES, REGIONAL_DAILY_SALES)
+    [request] = _tick(schedules.weekly_review_schedule, MONDAY_0900, sales_only).run_requests or []
+    assert set(request.asset_selection or ()) == {SALES_SUMMARY, TOP_PRODUCTS, REPORT}
+
+    [request] = _tick(schedules.weekly_review_schedule, MONDAY_0900).run_requests or []
+    assert request.asset_selection is None  # the whole job
+
+
+def test_business_critical_runs_the_whole_job_once_its_inputs_exist():
+    [request] = _tick(schedules.business_critical_schedule, MONDAY_0900).run_requests or []
+    assert request.asset_selection is None
+    [request] = (
+        _tick(schedules.business_critical_schedule, MONDAY_0900, (ENRICHED_SALES,)).run_requests
+        or []
+    )
+    assert request.asset_selection == [SALES_SUMMARY]
 
 
 def test_daily_schedule_reports_on_the_day_before_the_tick():

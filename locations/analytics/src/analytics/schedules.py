@@ -5,6 +5,10 @@ monthly report at midnight on the 1st, the business-critical refresh on weekdays
 08:00 and the weekly full rebuild on Mondays at 09:00 -- each one is what a freshness
 policy of :mod:`analytics.assets` relies on, or produces a report for a calendar period.
 
+On a platform where transformation has not built a table yet, a tick requests only the
+tables whose inputs exist, and skips with the names of the missing inputs when none do:
+a fresh install gets a skipped tick to read, not a failed run.
+
 Stopped by default: the half-hourly and hourly schedules. The upstream sensor already
 rebuilds everything after each transformation load, so on a normal day these would
 rebuild identical tables dozens of times; they are fallbacks to switch on deliberately.
@@ -51,6 +55,34 @@ def _tick_date(context: dg.ScheduleEvaluationContext) -> dt.date:
     return local.date()
 
 
+def _gated(
+    context: dg.ScheduleEvaluationContext, job_name: str, **request: Any
+) -> dg.RunRequest | dg.SkipReason:
+    """``RunRequest(**request)`` for the job's tables whose upstream tables of other
+    locations have been materialized at least once; a skip naming them if none have.
+
+    Only single-table jobs carry run config, so leaving tables out never orphans config.
+    """
+    repository = context.repository_def
+    graph = repository.asset_graph
+    selected = repository.get_job(job_name).asset_layer.selected_asset_keys
+    missing = {
+        parent
+        for key in selected
+        for parent in graph.get(key).parent_keys
+        if parent in graph.external_asset_keys
+        and context.instance.get_latest_materialization_event(parent) is None
+    }
+    if not missing:
+        return dg.RunRequest(**request)
+    names = ", ".join(sorted(k.to_user_string() for k in missing))
+    ready = sorted(k for k in selected if not graph.get(k).parent_keys & missing)
+    if not ready:
+        return dg.SkipReason(f"Never materialized upstream: {names}")
+    context.log.info(f"Leaving out the tables that read {names}, never materialized")
+    return dg.RunRequest(asset_selection=ready, **request)
+
+
 @dg.schedule(
     job=reports_job,
     cron_schedule="30 2 * * *",
@@ -61,9 +93,13 @@ def _tick_date(context: dg.ScheduleEvaluationContext) -> dt.date:
         "nightly loads are in."
     ),
 )
-def daily_revenue_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def daily_revenue_report_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
     report_date = _tick_date(context) - dt.timedelta(days=1)
-    return dg.RunRequest(
+    return _gated(
+        context,
+        reports_job.name,
         run_config=report_run_config(report_date, lookback_days=30),
         tags={"analytics/report_date": report_date.isoformat()},
     )
@@ -79,16 +115,19 @@ def daily_revenue_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.R
         "kept in the export folder under its own file names."
     ),
 )
-def monthly_revenue_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def monthly_revenue_report_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
     last_day = _tick_date(context).replace(day=1) - dt.timedelta(days=1)
-    return dg.RunRequest(
+    return _gated(
+        context,
+        reports_job.name,
         run_config=report_run_config(last_day, lookback_days=last_day.day),
         tags={"analytics/report_date": last_day.isoformat()},
     )
 
 
-business_critical_schedule = dg.ScheduleDefinition(
-    name="business_critical_schedule",
+@dg.schedule(
     job=business_critical_job,
     cron_schedule="0 8 * * 1-5",
     execution_timezone=TIMEZONE,
@@ -99,9 +138,13 @@ business_critical_schedule = dg.ScheduleDefinition(
         "missed."
     ),
 )
+def business_critical_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
+    return _gated(context, business_critical_job.name)
 
-weekly_review_schedule = dg.ScheduleDefinition(
-    name="weekly_review_schedule",
+
+@dg.schedule(
     job=analytics_refresh_job,
     cron_schedule="0 9 * * 1",
     execution_timezone=TIMEZONE,
@@ -111,6 +154,9 @@ weekly_review_schedule = dg.ScheduleDefinition(
         "review (meets the Monday 10:00 deadline of customer_lifetime_value)."
     ),
 )
+def weekly_review_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    return _gated(context, analytics_refresh_job.name)
+
 
 half_hourly_dashboards_schedule = dg.ScheduleDefinition(
     name="half_hourly_dashboards_schedule",
