@@ -42,6 +42,7 @@ def start_platform(
             environ=environ,
             webserver_port=free_port(),
             log_dir=artifacts_dir(pytestconfig.rootpath, f"faults-{name}"),
+            schedules=False,
         )
         topology.start()
         try:

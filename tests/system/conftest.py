@@ -32,6 +32,7 @@ def platform(
         environ=platform_environ(data, postgres_env),
         webserver_port=free_port(),
         log_dir=artifacts_dir(pytestconfig.rootpath, "platform"),
+        schedules=False,
     )
     topology.start()
     try:

@@ -321,6 +321,14 @@ def test_postgres_holds_runs_events_and_ticks(platform: Topology, postgres_query
     assert materialized[0][0] >= 1
     ticks = postgres_query("SELECT count(*) FROM job_ticks WHERE type = 'SENSOR'")
     assert ticks[0][0] >= 3
+    # The platform under test stopped its schedules before the daemon started (the cases
+    # count runs, which a wall-clock tick would change at some hours only): each stop is a
+    # state in PostgreSQL, and no schedule ever ticked.
+    states = postgres_query(
+        "SELECT DISTINCT status FROM instigators WHERE instigator_type = 'SCHEDULE'"
+    )
+    assert states == [("STOPPED",)]
+    assert postgres_query("SELECT count(*) FROM job_ticks WHERE type = 'SCHEDULE'") == [(0,)]
 
 
 def test_ui_shows_locations_lineage_and_metadata(

@@ -134,6 +134,9 @@ class Topology:
     host_bin: Path = field(default_factory=lambda: Path(sys.executable).parent)
     log_dir: Path | None = None
     storage: str = ""
+    schedules: bool = True
+    """False stops every schedule before the daemon starts: a platform started to count
+    runs (tests, benchmarks) would otherwise get a wall-clock tick's runs at some hours."""
     locations: list[Location] = field(default_factory=list)
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -290,6 +293,26 @@ class Topology:
             statuses[entry["name"]] = "ERROR" if kind == "PythonError" else entry["loadStatus"]
         return statuses
 
+    def stop_schedules(self) -> list[str]:
+        """Stop every running schedule of every location; the names stopped."""
+        data = self.graphql(
+            """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+                   schedules { id name scheduleState { status } } } } } }"""
+        )
+        stopped = []
+        for repository in data["repositoriesOrError"]["nodes"]:
+            for schedule in repository["schedules"]:
+                if schedule["scheduleState"]["status"] != "RUNNING":
+                    continue
+                result = self.graphql(
+                    "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }",
+                    {"id": schedule["id"]},
+                )["stopRunningSchedule"]
+                if result["__typename"] != "ScheduleStateResult":
+                    raise RuntimeError(f"could not stop schedule {schedule['name']}: {result}")
+                stopped.append(schedule["name"])
+        return stopped
+
     def webserver_ready(self) -> bool:
         try:
             statuses = self.location_statuses()
@@ -348,7 +371,8 @@ class Topology:
                 )
             self.processes["daemon"] = self._daemon()
             self.processes["webserver"] = self._webserver()
-            self.processes["daemon"].start(self.root)
+            if self.schedules:
+                self.processes["daemon"].start(self.root)
             self.processes["webserver"].start(self.root)
             self._await(
                 self.processes["webserver"],
@@ -356,6 +380,9 @@ class Topology:
                 timeout,
                 "webserver with every location loaded",
             )
+            if not self.schedules:
+                self.stop_schedules()
+                self.processes["daemon"].start(self.root)
             self._await(self.processes["daemon"], self.daemon_healthy, timeout, "daemon")
         except BaseException:
             self.stop()

@@ -243,6 +243,7 @@ def bench_platform(
             environ=environ,
             webserver_port=free_port(),
             log_dir=logs,
+            schedules=False,
         )
         progress(f"{name}: starting code servers, daemon and webserver on PostgreSQL")
         started = time.perf_counter()
