@@ -75,7 +75,9 @@ def figures(pytestconfig: pytest.Config) -> Iterator[dict[str, object]]:
     (out / "sensor_faults.json").write_text(json.dumps(FIGURES, indent=2, sort_keys=True))
 
 
-def eventually(check: Callable[[], object], timeout: float, what: str) -> object:
+def eventually(
+    check: Callable[[], object], timeout: float, what: str, *, interval: float = 1.0
+) -> object:
     """``harness.eventually`` that treats a dropped PostgreSQL connection as "not yet":
     other suites on the same machine may restart the server briefly."""
 
@@ -85,7 +87,7 @@ def eventually(check: Callable[[], object], timeout: float, what: str) -> object
         except (sqlalchemy.exc.OperationalError, psycopg2.OperationalError):
             return False
 
-    return _eventually(tolerant, timeout, what)
+    return _eventually(tolerant, timeout, what, interval=interval)
 
 
 def _record(name: str, value: object) -> None:
@@ -383,21 +385,54 @@ def test_delivery_races_each_file_once(
     # Transformation and analytics are checked by the next case, which overlaps them.
 
 
+def _unwritten_rebuild(instance: DagsterInstance) -> DagsterRun | None:
+    """An unfinished transformation rebuild that has not materialized anything yet."""
+    for sensor in ("sales_models_sensor", "regional_sales_sensor"):
+        for run in _by_sensor(_runs(instance), sensor):
+            if not run.is_finished and not instance.all_logs(
+                run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+            ):
+                return run
+    return None
+
+
 @pytest.mark.timeout(1200)
 def test_overlapping_writers_never_collide(
     fault_platform: Topology, instance: DagsterInstance
 ) -> None:
     landing = landing_dir(fault_platform)
-    new_days = [_day(f"2025-04-{d:02d}", 100 + d, lines=400) for d in (1, 2)]
+    first, second = (_day(f"2025-04-{d:02d}", 100 + d, lines=400) for d in (1, 2))
     started = time.monotonic()
-
-    def rebuilding() -> bool:
-        return any(not r.is_finished for s in CROSS_SENSORS for r in _by_sensor(_runs(instance), s))
-
-    # The days of the previous case are being rebuilt downstream (or about to be) ...
-    eventually(rebuilding, SETTLE_TIMEOUT, "a transformation or analytics rebuild in flight")
-    # ... while new days land for ingestion.
-    _deliver_sales(landing, *new_days)
+    # The overlap is built, not hoped for: on a fast machine a rebuild can finish before
+    # the next file's run is even created. The test holds the warehouse's file lock (as an
+    # analyst's open session would) from the moment a downstream rebuild is on its way
+    # until ingestion has a run for the next day; then every writer resumes at once.
+    _deliver_sales(landing, first)
+    held = None
+    for _ in range(6):
+        eventually(
+            lambda: _unwritten_rebuild(instance),
+            SETTLE_TIMEOUT,
+            "a transformation rebuild on its way",
+            interval=0.2,
+        )
+        with warehouse_of(fault_platform).get_connection():
+            # With the lock held, a rebuild that has not written yet cannot finish; one
+            # that wrote while the lock was being taken is let go, and the next hop waits.
+            held = _unwritten_rebuild(instance)
+            if held is not None:
+                locked_at = time.monotonic()
+                _deliver_sales(landing, second)
+                eventually(
+                    lambda: _file_runs(_runs(instance), "sales", second.date),
+                    120,
+                    "an ingestion run for the day delivered while the rebuild waits",
+                    interval=0.2,
+                )
+                _record("overlap_lock_held_seconds", round(time.monotonic() - locked_at, 1))
+                break
+        time.sleep(1)
+    assert held is not None, "every rebuild wrote before the test could hold the warehouse"
     _record("overlap_seconds_to_settle", _wait_settled(fault_platform, instance, "all days"))
     _record("overlap_total_seconds", round(time.monotonic() - started, 1))
 
@@ -422,7 +457,19 @@ def test_overlapping_writers_never_collide(
     _record("overlap_runs_in_flight_together", len(pairs))
     # The warehouse pool admits one writing run at a time: the rest wait in the queue.
     _record("overlap_runs_executing_together", len(executing))
-    assert pairs, "no ingestion run was in flight with a downstream run: nothing overlapped"
+    held_record = instance.get_run_record_by_id(held.run_id)
+    assert held_record is not None
+    assert held_record.end_time is not None
+    created = [
+        rec.create_timestamp.timestamp()
+        for rec in records
+        if rec.dagster_run.tags.get(SENSOR_TAG) == "sales_file_sensor"
+        and rec.dagster_run.tags.get("dagster/partition") == second.date
+    ]
+    assert created, "no ingestion run for the day delivered while the rebuild waited"
+    # Created before the held rebuild ended: both were in flight together.
+    assert min(created) < held_record.end_time
+    assert pairs
     assert _failures(instance, _runs(instance)) == []
     assert _lock_errors(fault_platform, instance) == []
     _exactly_once_in_warehouse(fault_platform, DELIVERED.values())
