@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     out = tmp_path / "results.json"
     argv = ["--root", str(pytestconfig.rootpath), "--figures", "dataplane", "backfill"]
-    argv += ["--scale", "10k@1", "--repeat", "1", "--scratch", str(tmp_path), "--out", str(out)]
+    argv += ["--scale", "10k@1", "--repeat", "2", "--scratch", str(tmp_path), "--out", str(out)]
     assert bench.main(argv) == 0
     rows = json.loads(out.read_text())["results"]
     by_figure: dict[str, list[dict]] = {}
@@ -39,6 +39,12 @@ def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pyt
     assert abs(dataplane["ratio"] - dataplane["seconds"] / dataplane["baseline_seconds"]) < 0.01
     cpu_ratio = dataplane["cpu_seconds"] / dataplane["baseline_cpu_seconds"]
     assert abs(dataplane["cpu_ratio"] - cpu_ratio) < 0.01
+    # Two samples of each side; the figure reports the lower median of each, a real sample.
+    assert dataplane["repeat"] == 2
+    samples = dataplane["samples"]
+    assert len(samples) == 2
+    assert dataplane["seconds"] == min(s["seconds"] for s in samples)
+    assert dataplane["baseline_seconds"] == min(s["baseline_seconds"] for s in samples)
     overhead = dataplane["seconds"] - dataplane["baseline_seconds"]
     assert abs(dataplane["overhead_seconds"] - overhead) < 0.01
     runs = dataplane["runs"]
@@ -49,7 +55,8 @@ def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pyt
 
     (memory,) = by_figure["memory"]
     assert memory["peak_rss_bytes"] > 0
-    assert memory["peak_rss_mb"] == max(r["peak_rss_mb"] for r in runs)
+    # The ceiling over both samples: at least the reported sample's largest run.
+    assert memory["peak_rss_mb"] >= max(r["peak_rss_mb"] for r in runs)
     assert memory["baseline_peak_rss_mb"] > 0
 
     ranged, per_partition = by_figure["backfill"]
