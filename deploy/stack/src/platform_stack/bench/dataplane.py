@@ -421,6 +421,7 @@ def run(context: Context) -> None:
                 if days == scale.days:
                     # Memory is a ceiling, not a typical value: the largest of every sample.
                     peak = max(plats, key=lambda m: m.peak_rss_bytes)
+                    baseline_peak = max(b.peak_rss_bytes for b in bases)
                     memory_by_scale.append((scale, peak.peak_rss_bytes))
                     largest = max(peak.runs, key=lambda r: float(str(r["peak_rss_mb"])))
                     context.record(
@@ -430,13 +431,12 @@ def run(context: Context) -> None:
                         peak_rss_bytes=peak.peak_rss_bytes,
                         peak_rss_mb=round(peak.peak_rss_bytes / 2**20, 1),
                         largest_run=f"{largest['location']}: {largest['select']}",
-                        baseline_peak_rss_mb=round(max(b.peak_rss_bytes for b in bases) / 2**20, 1),
+                        baseline_peak_rss_mb=round(baseline_peak / 2**20, 1),
                         target_mb=round(MEMORY_TARGET_BYTES / 2**20),
                     )
                     progress(
                         f"memory {scale.label}: largest run {peak.peak_rss_bytes / 2**20:.0f} MB "
-                        f"({largest['location']}), baseline "
-                        f"{max(b.peak_rss_bytes for b in bases) / 2**20:.0f} MB"
+                        f"({largest['location']}), baseline {baseline_peak / 2**20:.0f} MB"
                     )
     if len(memory_by_scale) > 1:
         (small, small_rss), (large, large_rss) = memory_by_scale[0], memory_by_scale[-1]
