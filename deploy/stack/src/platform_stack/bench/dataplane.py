@@ -369,8 +369,9 @@ def run(context: Context) -> None:
                 bases: list[Measured] = []
                 plats: list[Measured] = []
                 check: dict[str, object] = {}
-                for i in range(max(1, context.repeat)):
-                    sample = f"{i + 1}/{context.repeat}"
+                repeat = max(1, context.repeat)
+                for i in range(repeat):
+                    sample = f"{i + 1}/{repeat}"
                     progress(f"dataplane {scale.label}: baseline, {days} days ({sample})")
                     bases.append(
                         bench.baseline(f"baseline-{days}-{i}", landing, FIRST_DAY, range_last)
@@ -406,15 +407,19 @@ def run(context: Context) -> None:
                     cpu_ratio=ratio(plat.cpu_seconds, base.cpu_seconds),
                     target_ratio=_target(scale) if days == scale.days else None,
                     runs=plat.runs,
-                    repeat=len(plats),
+                    repeat=repeat,
                     samples=[
-                        {"baseline_seconds": round(b.seconds, 3), "seconds": round(m.seconds, 3)}
+                        {
+                            "baseline_seconds": round(b.seconds, 3),
+                            "seconds": round(m.seconds, 3),
+                            "peak_rss_mb": round(m.peak_rss_bytes / 2**20, 1),
+                        }
                         for b, m in zip(bases, plats, strict=True)
                     ],
                     **check,
                 )
                 progress(
-                    f"dataplane {scale.label} {days:>3} days, median of {context.repeat}: "
+                    f"dataplane {scale.label} {days:>3} days, median of {repeat}: "
                     f"platform {plat.seconds:7.1f} s vs baseline {base.seconds:6.1f} s, ratio "
                     f"{row['ratio']:.2f}, overhead {row['overhead_seconds']:.1f} s"
                 )
