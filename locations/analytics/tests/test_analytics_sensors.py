@@ -9,6 +9,7 @@ from dagster._core.test_utils import create_run_for_test
 from analytics.assets import CUSTOMER_LIFETIME_VALUE
 from analytics.external import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
 from analytics.sensors import transformation_updates_sensor
+from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
 
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
 
@@ -129,7 +130,7 @@ def test_waits_for_upstream_runs_to_finish(instance):
 def test_sensor_targets_the_refresh_job_and_runs_by_default():
     assert transformation_updates_sensor.job_name == "analytics_refresh_job"
     assert transformation_updates_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert transformation_updates_sensor.minimum_interval_seconds == 5
+    assert transformation_updates_sensor.minimum_interval_seconds == DAEMON_LOOP_SECONDS - 1
 
 
 def test_enriched_days_wait_for_their_regional_rebuild(instance):

@@ -22,6 +22,7 @@ from ingestion.schedules import daily_feeds_fallback_schedule
 from ingestion.sensors import reference_files_sensor, sales_file_sensor
 from platform_shared.cross_location import range_tags
 from platform_shared.resources import LandingZone
+from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
 
 DAY = "2025-01-02"
 SALES_HEADER = ",".join(SALES.columns)
@@ -127,20 +128,50 @@ def test_file_returning_to_an_earlier_content_reloads(write, landing, tick):
     assert request.run_key == f"sales:{DAY}:{hashlib.sha256(V1.encode()).hexdigest()[:16]}:3"
 
 
-def test_file_being_written_is_deferred_until_it_settles(write, landing, hashed, tick):
+def test_file_being_written_is_deferred_until_it_settles(write, landing, hashed, tick, monkeypatch):
     path = write(f"sales/{DAY}.csv", SALES_HEADER + "\n1,1,1", mtime=None)  # just written
+    waits: list[float] = []
 
+    def writer_goes_on(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:  # while the first tick waits for the file to age
+            with path.open("a") as f:
+                f.write(",1,1,5.00,2025-01-02 10:00:00\n")
+
+    monkeypatch.setattr(sensors_module, "pause", writer_goes_on)
     first = tick(sales_file_sensor)
-    with path.open("a") as f:  # the writer goes on
-        f.write(",1,1,5.00,2025-01-02 10:00:00\n")
     second = tick(sales_file_sensor, first.cursor)
-    third = tick(sales_file_sensor, second.cursor)
 
     assert requests(first) == []
-    assert requests(second) == []
-    (request,) = requests(third)  # unchanged since the previous tick
+    (request,) = requests(second)  # unchanged since the previous tick: no second wait
+    assert len(waits) == 1
+    assert 0 < waits[0] <= sensors_module.QUIET_SECONDS
     assert request.tags[SHA256_TAG] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert len(hashed) == 1  # never read while incomplete
+
+
+def test_file_just_renamed_into_place_loads_in_the_same_tick(write, tick, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(sensors_module, "pause", waits.append)
+    tmp = write(f"sales/.{DAY}.csv.tmp", V1, mtime=None)
+    tmp.rename(tmp.with_name(f"{DAY}.csv"))
+
+    (request,) = requests(tick(sales_file_sensor))
+
+    assert request.partition_key == DAY
+    assert len(waits) == 1
+    assert 0 < waits[0] <= sensors_module.QUIET_SECONDS
+
+
+def test_settle_wait_is_bounded_for_a_future_mtime(write, tick, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(sensors_module, "pause", waits.append)
+    write(f"sales/{DAY}.csv", V1, mtime=time.time() + 3600)  # a writer's clock ahead
+
+    (request,) = requests(tick(sales_file_sensor))
+
+    assert request.partition_key == DAY
+    assert waits == [sensors_module.QUIET_SECONDS]
 
 
 @pytest.mark.parametrize(
@@ -396,7 +427,8 @@ def test_reference_sensor_skips_symlink_out_of_the_folder(tmp_path, landing, cap
 
 def test_sensors_run_by_default_at_their_interval():
     assert sales_file_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sales_file_sensor.minimum_interval_seconds == 5
+    # Below the daemon's loop period, so that every pass evaluates it.
+    assert sales_file_sensor.minimum_interval_seconds == DAEMON_LOOP_SECONDS - 1
     assert reference_files_sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 

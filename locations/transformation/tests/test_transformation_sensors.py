@@ -10,11 +10,17 @@ import datetime as dt
 import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
-from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+from dagster._core.events import (
+    AssetMaterializationPlannedData,
+    DagsterEvent,
+    DagsterEventType,
+    StepMaterializationData,
+)
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._core.storage.tags import SENSOR_NAME_TAG
 from dagster._core.utils import make_new_run_id
 
+import transformation.sensors as sensors_module
 from platform_shared.cross_location import range_tags, run_key
 from platform_shared.partitions import daily_partitions
 from transformation.definitions import defs
@@ -282,6 +288,76 @@ def test_events_of_a_run_in_progress_wait_for_its_end(snapshots_loaded) -> None:
     second = _tick(sales_models_sensor, instance, first.cursor)
     assert _ranges(second) == [("2025-01-05", "2025-01-06")]
     assert _tick(sales_models_sensor, instance, second.cursor).run_requests == []
+
+
+def _queue_run_planning(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> DagsterRun:
+    """A run not started yet that plans to materialize ``partition`` of ``key``: the
+    planned event is recorded as a run is created, before it is queued or started."""
+    run = instance.add_run(
+        DagsterRun(
+            job_name="daily_feeds_job",
+            run_id=make_new_run_id(),
+            status=DagsterRunStatus.NOT_STARTED,
+        )
+    )
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
+            job_name=run.job_name,
+            event_specific_data=AssetMaterializationPlannedData(key, partition=partition),
+        ),
+        run_id=run.run_id,
+    )
+    return run
+
+
+def test_a_burst_of_loads_is_held_until_the_last_one_ends(snapshots_loaded) -> None:
+    instance = snapshots_loaded
+    _report(instance, SALES, "2025-01-01")
+    run = _queue_run_planning(instance, SALES, "2025-01-02")  # the next file of the burst
+
+    held = _tick(sales_models_sensor, instance)
+    assert held.run_requests == []
+    assert held.skip_message == (
+        "Holding 1 new event(s) of ingestion/sales while 1 run(s) that plan to write it "
+        f"finish: {run.run_id}"
+    )
+    assert held.cursor is None  # nothing consumed
+
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name=run.job_name,
+            event_specific_data=StepMaterializationData(
+                dg.AssetMaterialization(SALES, partition="2025-01-02")
+            ),
+        ),
+        run_id=run.run_id,
+    )
+    instance.report_run_failed(run)  # finished, and no check failed
+    assert _ranges(_tick(sales_models_sensor, instance)) == [("2025-01-01", "2025-01-02")]
+
+
+def test_a_hold_ends_after_its_bound(snapshots_loaded, monkeypatch) -> None:
+    instance = snapshots_loaded
+    _report(instance, SALES, "2025-01-01")
+    _queue_run_planning(instance, SALES, "2025-01-02")  # stuck in the queue
+    monkeypatch.setattr(sensors_module, "MAX_HOLD_SECONDS", 0)
+
+    assert _ranges(_tick(sales_models_sensor, instance)) == [("2025-01-01", "2025-01-01")]
+
+
+def test_regional_rebuild_waits_for_queued_sales_models_runs(instance) -> None:
+    _report(instance, ENRICHED_SALES, "2025-01-01")
+    _queue_run_planning(instance, ENRICHED_SALES, "2025-01-02")
+
+    held = _tick(regional_sales_sensor, instance)
+
+    assert held.run_requests == []
+    assert held.skip_message is not None
+    assert held.skip_message.startswith("Holding 1 new event(s) of transformation/enriched_sales")
 
 
 # --- regional_sales_sensor -----------------------------------------------------------

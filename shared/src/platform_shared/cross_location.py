@@ -91,6 +91,21 @@ def runs_in_progress(instance: DagsterInstance, run_ids: Iterable[str]) -> set[s
     return {run.run_id for run in instance.get_runs(RunsFilter(run_ids=ids)) if not run.is_finished}
 
 
+def runs_still_writing(
+    instance: DagsterInstance, keys: Sequence[AssetKey], *, lookback: int = 50
+) -> set[str]:
+    """Unfinished runs, queued ones included, that plan to materialize one of ``keys``.
+
+    A run records a planned materialization per partition as it is created, long before it
+    writes; the newest ``lookback`` of them per key name the runs that may still write.
+    """
+    run_ids: set[str] = set()
+    for key in keys:
+        records = instance.fetch_planned_materializations(key, limit=lookback).records
+        run_ids.update(r.run_id for r in records)
+    return runs_in_progress(instance, run_ids)
+
+
 def runs_failing_blocking_checks(instance: DagsterInstance, run_ids: Iterable[str]) -> set[str]:
     """Runs in which a blocking check failed: their materializations must not be consumed."""
     failed: set[str] = set()

@@ -28,6 +28,7 @@ from platform_shared.cross_location import (
     usable_records,
 )
 from platform_shared.partitions import REGIONS, date_region_key
+from platform_shared.sensor_timing import EVERY_DAEMON_PASS
 
 WATCHED = (ENRICHED_SALES, REGIONAL_DAILY_SALES)
 REFRESH_WITHOUT_CUSTOMERS = [SALES_SUMMARY, TOP_PRODUCTS, DAILY_REVENUE_REPORT]
@@ -72,11 +73,11 @@ def _days_awaiting_regional(
 @dg.sensor(
     job=analytics_refresh_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    # 5 s (the sensor daemon's loop period) keeps the landing-to-analytics latency low;
-    # bursts are folded anyway, because the sensor waits for upstream runs to finish and
-    # then answers everything they wrote with one request. An evaluation is a few
-    # indexed event-log reads, cheap at this rate.
-    minimum_interval_seconds=5,
+    # Every pass of the sensor daemon keeps the landing-to-analytics latency low; bursts
+    # are folded anyway, because the sensor waits for upstream runs to finish and then
+    # answers everything they wrote with one request. An evaluation is a few indexed
+    # event-log reads, cheap at this rate.
+    minimum_interval_seconds=EVERY_DAEMON_PASS,
     description=(
         "Requests one analytics refresh for all new materializations of transformation's "
         "enriched_sales and regional_daily_sales, once the runs that wrote them finished "

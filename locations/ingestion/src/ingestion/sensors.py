@@ -16,8 +16,9 @@ that record, so a tick costs a directory listing plus the reading of changed fil
   (``cp -p``) is still picked up.
 * Files still being written are not read: temporary names are ignored, and a version
   counts only once it has settled, i.e. its (size, mtime) is unchanged since the
-  previous tick, or, on first sight, untouched for ``QUIET_SECONDS`` (whole files
-  renamed into place and ``cp -p`` copies need no second look).
+  previous tick, or, on first sight, untouched for ``QUIET_SECONDS``. A file younger
+  than that (one just renamed into place) is looked at again within the same tick once
+  it reaches that age, rather than a tick later.
 * A file the cursor does not know (a reset or unreadable cursor) is compared with the
   newest run this sensor requested for it, or else with its partition's latest load:
   content already loaded is not loaded again, and a new version's run key follows on
@@ -55,15 +56,19 @@ from ingestion.jobs import daily_feeds_job, reference_data_job
 from platform_shared.cross_location import partition_ranges, range_tags
 from platform_shared.partitions import PARTITIONS_START_DATE, daily_partitions
 from platform_shared.resources import LandingZone
+from platform_shared.sensor_timing import EVERY_DAEMON_PASS
 from platform_shared.validation import UnsafeInputError, resolve_inside
 
-# Freshness target: a delivered file reaches analytics in about 20 s (median). A tick
-# lists one folder and hashes only changed files (milliseconds); 5 s is the sensor
-# daemon's own loop period, so a shorter interval would not tick any sooner.
-DAILY_FEED_INTERVAL_SECONDS = 5
+# On the path from a landing file to analytics: every pass of the sensor daemon. A tick
+# lists one folder and hashes only changed files (milliseconds).
+DAILY_FEED_INTERVAL_SECONDS = EVERY_DAEMON_PASS
 # Reference snapshots change a few times a day; nothing waits on them by the second.
 REFERENCE_INTERVAL_SECONDS = 30
-QUIET_SECONDS = 5
+# A file written in place must not pause longer than this mid-file (deliver by rename
+# otherwise). A version read too early is not lost: its completion changes the hash,
+# which loads the partition again. The wait happens inside the tick, so it adds at most
+# this much to a delivery's latency (a tick later would add a whole daemon pass).
+QUIET_SECONDS = 2
 CURSOR_VERSION = 1
 # A run per file keeps a bad day's quality gate to that day and each day retryable on
 # its own, but costs a run process start (seconds) per file. Past a month of files in
@@ -140,6 +145,11 @@ def _stats(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def pause(seconds: float) -> None:
+    """Sleep while a just-written file ages (replaced in tests to act as a writer)."""
+    time.sleep(seconds)
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -160,7 +170,6 @@ class Tick:
             self.log.warning(f"Unreadable cursor ({exc}); starting from an empty state")
             self.previous = SensorState()
         self.next = SensorState(files=dict(self.previous.files))
-        self.now_ns = time.time_ns()
         self.context = context
 
     def skip(self, relative: str, message: str, *, warn: bool = True) -> None:
@@ -194,7 +203,8 @@ class Tick:
             known = self.previous.files.get(relative)
             if known is not None and (known.size, known.mtime_ns) == stats:
                 return None
-            if not self._settled(relative, stats):
+            settled, stats = self._settle(path, relative, stats)
+            if not settled:
                 self.next.unsettled[relative] = stats
                 self.log.info(f"{relative} is changing; it will be read once it settles")
                 return None
@@ -220,11 +230,21 @@ class Tick:
         self.next.files[relative] = state
         return Delivery(candidate, state)
 
-    def _settled(self, relative: str, stats: tuple[int, int]) -> bool:
+    def _settle(
+        self, path: Path, relative: str, stats: tuple[int, int]
+    ) -> tuple[bool, tuple[int, int]]:
+        """Whether the version with ``stats`` has settled, and its latest stats."""
         seen = self.previous.unsettled.get(relative)
         if seen is not None:
-            return seen == stats
-        return self.now_ns - stats[1] >= QUIET_SECONDS * 1_000_000_000
+            return seen == stats, stats
+        young = QUIET_SECONDS - (time.time_ns() - stats[1]) / 1e9
+        if young <= 0:
+            return True, stats
+        # Bounded even for an mtime in the future; files looked at later in the tick
+        # have aged meanwhile, so a tick waits at most QUIET_SECONDS in all.
+        pause(min(young, QUIET_SECONDS))
+        after = _stats(path)
+        return after == stats, after
 
     def _loaded_before(self, relative: str) -> FileState | None:
         """The version of ``relative`` in the newest run this sensor requested, with the

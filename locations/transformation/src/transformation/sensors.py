@@ -7,14 +7,18 @@ into a few contiguous ranges (a year-long backfill upstream becomes at most
 blocking check; each request's run key names the events it answers, so the daemon
 launches it exactly once even if a tick is evaluated twice.
 
-Intervals: a tick reads a few rows of the event log, so the daily sales sensors tick
-every 15 s to keep a delivered file's latency to analytics low; a burst of loads inside
-one interval still becomes one batched request (at 5 s, ingestion runs finishing one by
-one during a burst became nearly one rebuild run each). Customer snapshots change a few times a
-day and order history feeds a full-table rebuild, so those sensors tick less often.
+Intervals: the daily sales sensors are on the path from a landing file to analytics, so
+they tick on every pass of the sensor daemon (a tick is a few indexed event-log reads).
+A burst of loads still becomes one rebuild: while runs that plan to write the watched
+key are queued or running, a tick holds what arrived (cursor unmoved) for up to
+``MAX_HOLD_SECONDS``, then answers everything at once. Customer snapshots change a few
+times a day and order history feeds a full-table rebuild, so those sensors tick less
+often.
 """
 
 from __future__ import annotations
+
+import time
 
 import dagster as dg
 
@@ -23,15 +27,19 @@ from platform_shared.cross_location import (
     recover_cursor,
     run_key,
     runs_failing_blocking_checks,
+    runs_still_writing,
 )
 from platform_shared.partitions import daily_partitions, date_region_key, region_partitions
+from platform_shared.sensor_timing import EVERY_DAEMON_PASS
 from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from transformation.jobs import customer_models_job, regional_sales_job, sales_models_job
 from transformation.keys import CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES
-from transformation.triggers import range_requests, read_batch
+from transformation.triggers import UpstreamBatch, range_requests, read_batch
 
 RANGES_PER_TICK = 4
-SALES_INTERVAL_SECONDS = 15
+SALES_INTERVAL_SECONDS = EVERY_DAEMON_PASS
+# Bounds the wait for a stream of loads that never pauses; a burst lasts seconds.
+MAX_HOLD_SECONDS = 60
 CUSTOMER_SNAPSHOT_INTERVAL_SECONDS = 30
 ORDER_HISTORY_INTERVAL_SECONDS = 60
 
@@ -44,6 +52,22 @@ def _never_loaded(instance: dg.DagsterInstance, *keys: dg.AssetKey) -> list[str]
         for key in keys
         if instance.get_latest_materialization_event(key) is None
     ]
+
+
+def _hold_for_writers(
+    instance: dg.DagsterInstance, key: dg.AssetKey, batch: UpstreamBatch
+) -> dg.SkipReason | None:
+    """A reason to hold ``batch`` while more runs are about to write ``key``, or None."""
+    if not batch.records:
+        return None
+    writing = runs_still_writing(instance, [key])
+    waited = time.time() - min(r.timestamp for r in batch.records)
+    if not writing or waited >= MAX_HOLD_SECONDS:
+        return None
+    return dg.SkipReason(
+        f"Holding {len(batch.records)} new event(s) of {key.to_user_string()} while "
+        f"{len(writing)} run(s) that plan to write it finish: " + ", ".join(sorted(writing)[:5])
+    )
 
 
 def _result(requests: list[dg.RunRequest], cursor: str, idle: str) -> dg.SensorResult:
@@ -68,6 +92,9 @@ def sales_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
     if missing:
         return dg.SkipReason(f"Waiting for a first load of {', '.join(missing)}")
     batch = read_batch(context.instance, [SALES], recover_cursor(context, [SALES]))
+    hold = _hold_for_writers(context.instance, SALES, batch)
+    if hold:
+        return hold
     requests = range_requests(
         batch,
         job_name=sales_models_job.name,
@@ -103,13 +130,18 @@ def _date_region_range_tags(days: dg.PartitionKeyRange) -> dict[str, str]:
         "rebuilt, once its checks passed."
     ),
 )
-def regional_sales_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def regional_sales_sensor(
+    context: dg.SensorEvaluationContext,
+) -> dg.SensorResult | dg.SkipReason:
     # Chained on enriched_sales rather than requested with it: a run takes one partition
     # range, and this asset's ranges are date x region keys, so it has its own runs, which
     # must start only after enriched_sales is written and checked.
     batch = read_batch(
         context.instance, [ENRICHED_SALES], recover_cursor(context, [ENRICHED_SALES])
     )
+    hold = _hold_for_writers(context.instance, ENRICHED_SALES, batch)
+    if hold:
+        return hold
     requests = range_requests(
         batch,
         job_name=regional_sales_job.name,
