@@ -75,6 +75,13 @@ def test_fanout_then_latency_report_runs_and_samples(
     hops = lat["hops_median_seconds"]
     assert isinstance(hops, dict)
     assert {h.split(".")[0] for h in hops} == set(latency.HOP_RUNS)
+    # The drops are spread over a pass of the sensor daemon, first one without delay.
+    offsets = lat["drop_offsets_seconds"]
+    assert isinstance(offsets, list)
+    assert offsets == sorted(offsets)
+    assert len(offsets) == DROPS
+    assert offsets[0] == 0
+    assert offsets[-1] < latency.DAEMON_LOOP_SECONDS
     chains = lat["runs"]
     assert isinstance(chains, list)
     assert len(chains) == DROPS
