@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +53,20 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
     raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
 
 
+def restore_interrupts() -> None:
+    """Let the processes started from here stop gracefully on SIGTERM.
+
+    A shell starts a background job (``nohup make dev &``, a CI step) with SIGINT ignored,
+    and children inherit an ignored signal. Dagster's processes handle SIGTERM the way
+    they handle SIGINT, so they would ignore SIGTERM too: a restart or a stop would then
+    wait for the SIGKILL deadline. Only the main thread may change a handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @dataclass
 class Process:
     name: str
@@ -62,6 +77,7 @@ class Process:
 
     def start(self, cwd: Path) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        restore_interrupts()
         log = self.log_path.open("ab")
         # A session of its own: Ctrl-C in the terminal reaches the supervisor only, which
         # then stops every process in order instead of all of them dying at once.
