@@ -26,6 +26,7 @@ DAY = Day(date="2025-02-10", first_id=10_000)
 BIG_DAY = "2025-02-12"
 DELIVERED: dict[str, Day] = {}
 SENSOR = "dagster/sensor_name"
+SALES_BATCH = "transformation/sales_batch"  # shared by the runs of one sales batch
 CUSTOMER_SENSORS = {"customer_snapshot_sensor", "order_history_sensor"}
 
 
@@ -155,9 +156,14 @@ def test_cascade_from_file_drop_to_analytics(platform: Topology, instance: Dagst
         ("ingestion", "orders_file_sensor"),
         ("ingestion", "reference_files_sensor"),
         ("transformation", "sales_models_sensor"),
-        ("transformation", "regional_sales_sensor"),
         ("analytics", "transformation_updates_sensor"),
     } | {("transformation", sensor) for sensor in CUSTOMER_SENSORS} <= launched_by
+    # The regional rebuild was requested with the sales models run, as one batch.
+    regional = [r for r in runs if r.job_name == "regional_sales_job"]
+    models = [r for r in runs if r.job_name == "sales_models_job"]
+    assert regional
+    assert {r.tags.get(SENSOR) for r in regional} == {"sales_models_sensor"}
+    assert {r.tags[SALES_BATCH] for r in regional} <= {r.tags[SALES_BATCH] for r in models}
     sales_runs = [r for r in runs if r.tags.get(SENSOR) == "sales_file_sensor"]
     assert [r.tags.get("dagster/partition") for r in sales_runs] == [DAY.date]
 
@@ -178,10 +184,11 @@ def test_cascade_from_file_drop_to_analytics(platform: Topology, instance: Dagst
 
 
 def _chain(instance: DagsterInstance) -> dict[str, int]:
+    """Runs per requesting sensor and job."""
     counts: dict[str, int] = {}
     for run in _runs(instance):
-        sensor = run.tags.get(SENSOR, "")
-        counts[sensor] = counts.get(sensor, 0) + 1
+        key = f"{run.tags.get(SENSOR, '')}: {run.job_name}"
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -214,10 +221,10 @@ def test_redelivery_is_exactly_once(platform: Topology, instance: DagsterInstanc
     after = _chain(instance)
     grown = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     assert {k: v for k, v in grown.items() if v} == {
-        "sales_file_sensor": 1,
-        "sales_models_sensor": 1,
-        "regional_sales_sensor": 1,
-        "transformation_updates_sensor": 1,
+        "sales_file_sensor: daily_feeds_job": 1,
+        "sales_models_sensor: sales_models_job": 1,
+        "sales_models_sensor: regional_sales_job": 1,
+        "transformation_updates_sensor: analytics_refresh_job": 1,
     }
 
 

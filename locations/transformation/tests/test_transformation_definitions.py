@@ -85,7 +85,7 @@ def test_jobs_sensors_and_resources() -> None:
     running = dg.DefaultSensorStatus.RUNNING
     assert sensors == {
         # On the path to analytics: every pass of the daemon's 5 s loop.
-        "sales_models_sensor": (running, 4, ["sales_models_job"]),
+        "sales_models_sensor": (running, 4, ["sales_models_job", "regional_sales_job"]),
         "regional_sales_sensor": (running, 4, ["regional_sales_job"]),
         "customer_snapshot_sensor": (running, 30, ["customer_models_job"]),
         "order_history_sensor": (running, 60, ["customer_models_job"]),

@@ -23,6 +23,7 @@ from dagster._core.utils import make_new_run_id
 import transformation.sensors as sensors_module
 from platform_shared.cross_location import range_tags, run_key
 from platform_shared.partitions import daily_partitions
+from transformation.assets import SALES_BATCH_TAG
 from transformation.definitions import defs
 from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from transformation.keys import CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES
@@ -68,10 +69,12 @@ def _keys(data: SensorExecutionData) -> list[str | None]:
     return [r.run_key for r in data.run_requests or []]
 
 
-def _ranges(data: SensorExecutionData) -> list[tuple[str, str]]:
+def _ranges(data: SensorExecutionData, job: str = "sales_models_job") -> list[tuple[str, str]]:
+    """The ranges of the tick's requests of ``job``."""
     return [
         (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
         for r in data.run_requests or []
+        if r.job_name == job
     ]
 
 
@@ -138,20 +141,33 @@ def test_new_days_become_one_range_run(snapshots_loaded) -> None:
 
     data = _tick(sales_models_sensor, instance)
 
+    key = run_key(
+        "sales_models",
+        _records(instance, SALES, "2025-01-01", "2025-01-03"),
+        "2025-01-01",
+        "2025-01-03",
+    )
+    sensor = {SENSOR_NAME_TAG: "sales_models_sensor"}
     assert data.run_requests == [
         dg.RunRequest(
-            run_key=run_key(
-                "sales_models",
-                _records(instance, SALES, "2025-01-01", "2025-01-03"),
-                "2025-01-01",
-                "2025-01-03",
-            ),
+            run_key=key,
             job_name="sales_models_job",
             tags={
                 **range_tags(dg.PartitionKeyRange("2025-01-01", "2025-01-03")),
-                SENSOR_NAME_TAG: "sales_models_sensor",
+                SALES_BATCH_TAG: key,
+                **sensor,
             },
-        )
+        ),
+        # The regional rebuild of the same days, every region, in the same batch.
+        dg.RunRequest(
+            run_key=key.replace("sales_models:", "regional_sales:", 1),
+            job_name="regional_sales_job",
+            tags={
+                **range_tags(dg.PartitionKeyRange("2025-01-01|US", "2025-01-03|APAC")),
+                SALES_BATCH_TAG: key,
+                **sensor,
+            },
+        ),
     ]
     # Evaluating the same tick again asks for the same run key: the daemon launches once.
     assert _tick(sales_models_sensor, instance).run_requests == data.run_requests
@@ -182,7 +198,10 @@ def test_a_year_of_backfill_is_one_run(snapshots_loaded) -> None:
     data = _tick(sales_models_sensor, instance)
 
     assert _ranges(data) == [("2024-01-01", "2024-12-30")]
-    assert [r.job_name for r in data.run_requests or []] == ["sales_models_job"]
+    assert [r.job_name for r in data.run_requests or []] == [
+        "sales_models_job",
+        "regional_sales_job",
+    ]
 
 
 def test_scattered_days_are_bounded_to_a_few_ranges(snapshots_loaded) -> None:
@@ -200,7 +219,7 @@ def test_scattered_days_are_bounded_to_a_few_ranges(snapshots_loaded) -> None:
         (_day(40), _day(44)),
         (_day(100), _day(103)),
     ]
-    assert len({r.run_key for r in data.run_requests or []}) == 4
+    assert len({r.run_key for r in data.run_requests or []}) == 8  # 4 sales, 4 regional
 
 
 def test_a_day_that_failed_its_blocking_check_is_not_rebuilt(snapshots_loaded) -> None:
@@ -383,6 +402,36 @@ def test_regional_request_covers_every_region_of_the_days(instance) -> None:
             },
         )
     ]
+    assert _tick(regional_sales_sensor, instance, data.cursor).run_requests == []
+
+
+def test_regional_leaves_rebuilds_batched_with_their_regional_run(instance) -> None:
+    # enriched_sales rebuilt by a sales models run of sales_models_sensor's batches (its
+    # regional run was requested with it), then by a run launched from the UI.
+    batched = instance.add_run(
+        DagsterRun(
+            job_name="sales_models_job",
+            run_id=make_new_run_id(),
+            status=DagsterRunStatus.STARTED,
+            tags={SALES_BATCH_TAG: "sales_models:abc:1"},
+        )
+    )
+    instance.report_dagster_event(
+        DagsterEvent(
+            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name=batched.job_name,
+            event_specific_data=StepMaterializationData(
+                dg.AssetMaterialization(ENRICHED_SALES, partition="2025-01-01")
+            ),
+        ),
+        run_id=batched.run_id,
+    )
+    instance.report_run_failed(batched)  # finished, and no check failed
+    _report(instance, ENRICHED_SALES, "2025-01-03")
+
+    data = _tick(regional_sales_sensor, instance)
+
+    assert _ranges(data, "regional_sales_job") == [("2025-01-03|US", "2025-01-03|APAC")]
     assert _tick(regional_sales_sensor, instance, data.cursor).run_requests == []
 
 

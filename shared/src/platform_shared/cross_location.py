@@ -91,18 +91,19 @@ def runs_in_progress(instance: DagsterInstance, run_ids: Iterable[str]) -> set[s
     return {run.run_id for run in instance.get_runs(RunsFilter(run_ids=ids)) if not run.is_finished}
 
 
-def runs_still_writing(
-    instance: DagsterInstance, keys: Sequence[AssetKey], *, lookback: int = 50
-) -> set[str]:
-    """Unfinished runs, queued ones included, that plan to materialize one of ``keys``.
+def runs_still_writing(instance: DagsterInstance, keys: Sequence[AssetKey]) -> set[str]:
+    """Unfinished runs, queued ones included, that were the last to plan a materialization
+    of one of ``keys``.
 
-    A run records a planned materialization per partition as it is created, long before it
-    writes; the newest ``lookback`` of them per key name the runs that may still write.
+    A run records its planned materializations as it is created, long before it writes.
+    Runs are created in order, so the last planner of a key is normally the last to write
+    it; one created earlier and still running is missed, which costs only a later batch.
     """
-    run_ids: set[str] = set()
+    run_ids = set()
     for key in keys:
-        records = instance.fetch_planned_materializations(key, limit=lookback).records
-        run_ids.update(r.run_id for r in records)
+        planned = instance.get_latest_planned_materialization_info(key)
+        if planned is not None:
+            run_ids.add(planned.run_id)
     return runs_in_progress(instance, run_ids)
 
 

@@ -11,6 +11,7 @@ run, or a sensor's batched request) replaces them all in one pass.
 """
 
 import datetime as dt
+import time
 from typing import Any
 
 import dagster as dg
@@ -194,26 +195,62 @@ def daily_sales(
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(
-    key_prefix=[LOCATION],
-    # Each date x region partition reads the date's partition of enriched_sales: Dagster
-    # infers that mapping because the date dimension is the shared daily definition.
-    deps=[ENRICHED_SALES],
-    partitions_def=date_region_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name=SALES_GROUP,
-    owners=OWNERS,
-    kinds={"duckdb", "sql"},
-    pool=WAREHOUSE_POOL,
-    metadata={
-        **_table_metadata(REGIONAL_DAILY_SALES),
-        "partition_expr": {"date": "date", "region": "region"},
-    },
+# Runs of sales_models_job and regional_sales_job requested together for the same days
+# share this tag's value: the regional run writes only after its sales models run.
+SALES_BATCH_TAG = "transformation/sales_batch"
+SIBLING_TIMEOUT_SECONDS = 3600
+_SIBLING_POLL_SECONDS = 0.25
+
+
+@dg.op(
+    ins={"enriched_sales": dg.In(dg.Nothing)},
+    out=dg.Out(dg.Nothing, is_required=False),
+    description=(
+        "Waits for the sales models run requested together with this run (if any), "
+        "without holding the warehouse; outputs nothing if that run did not succeed."
+    ),
 )
-def regional_daily_sales(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    """Per day and customer region: distinct orders, units sold and revenue."""
+def wait_for_sales_models(context: dg.OpExecutionContext):
+    batch = context.run.tags.get(SALES_BATCH_TAG)
+    if batch is None:  # launched on its own (UI, backfill): enriched_sales is in place
+        yield dg.Output(None)
+        return
+    deadline = time.monotonic() + SIBLING_TIMEOUT_SECONDS
+    while True:
+        # The sibling and its retries, if its process died: one success is enough.
+        siblings = [
+            run
+            for run in context.instance.get_runs(dg.RunsFilter(tags={SALES_BATCH_TAG: batch}))
+            if run.run_id != context.run_id and run.job_name == "sales_models_job"
+        ]
+        if not siblings:
+            raise dg.Failure(f"No sales_models_job run carries {SALES_BATCH_TAG}={batch}")
+        if any(run.status == dg.DagsterRunStatus.SUCCESS for run in siblings):
+            yield dg.Output(None)
+            return
+        if all(run.is_finished for run in siblings):
+            # Failed, or a blocking check on enriched_sales failed: nothing to aggregate.
+            context.log.warning(
+                f"Not rebuilding regional_daily_sales: sales models run(s) "
+                f"{', '.join(r.run_id for r in siblings)} did not succeed"
+            )
+            return
+        if time.monotonic() > deadline:
+            raise dg.Failure(
+                f"Sales models run(s) of batch {batch} unfinished after {SIBLING_TIMEOUT_SECONDS} s"
+            )
+        time.sleep(_SIBLING_POLL_SECONDS)
+
+
+@dg.op(
+    ins={"ready": dg.In(dg.Nothing)},
+    out=dg.Out(dg.Nothing),
+    pool=WAREHOUSE_POOL,
+    description="Replaces the run's days x regions of regional_daily_sales.",
+)
+def replace_regional_daily_sales(
+    context: dg.OpExecutionContext, warehouse: WarehouseResource
+) -> None:
     first, last, regions = _date_region_scope(context)
     table = table_name(REGIONAL_DAILY_SALES)
     scope = "date BETWEEN $1 AND $2 AND list_contains($3, region)"
@@ -231,7 +268,31 @@ def regional_daily_sales(
     metadata["revenue"] = dg.MetadataValue.float(float(total[0] or 0) if total else 0.0)
     metadata["regions"] = dg.MetadataValue.json(regions)
     _log_written(context, table, metadata, first, last)
-    return dg.MaterializeResult(metadata=metadata)
+    context.add_output_metadata(metadata)
+
+
+@dg.graph_asset(
+    key_prefix=[LOCATION],
+    # Each date x region partition reads the date's partition of enriched_sales: Dagster
+    # infers that mapping because the date dimension is the shared daily definition.
+    ins={"enriched_sales": dg.AssetIn(key=ENRICHED_SALES, dagster_type=dg.Nothing)},
+    partitions_def=date_region_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=SALES_GROUP,
+    owners=OWNERS,
+    kinds={"duckdb", "sql"},
+    metadata={
+        **_table_metadata(REGIONAL_DAILY_SALES),
+        "partition_expr": {"date": "date", "region": "region"},
+    },
+)
+def regional_daily_sales(enriched_sales):
+    """Per day and customer region: distinct orders, units sold and revenue.
+
+    Two steps so that a run requested together with the sales models run of the same
+    days can start at once and wait for it without holding the warehouse slot.
+    """
+    return replace_regional_daily_sales(wait_for_sales_models(enriched_sales))
 
 
 def _date_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -240,7 +301,9 @@ def _date_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     return parse_partition_date(key_range.start), parse_partition_date(key_range.end)
 
 
-def _date_region_scope(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date, list[str]]:
+def _date_region_scope(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+) -> tuple[dt.date, dt.date, list[str]]:
     """Days and regions of a date x region run.
 
     A run holds one key or a range of keys; Dagster expands a range between
@@ -288,7 +351,7 @@ def _range_metadata(
 
 
 def _log_written(
-    context: dg.AssetExecutionContext,
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
     table: str,
     metadata: dict[str, Any],
     first: dt.date,

@@ -9,10 +9,10 @@ are spread evenly over the sensor daemon's 5 s pass, as real deliveries are.
 
 The per-hop breakdown comes from the run records of the chain the day goes through:
 the ingestion run that loaded it, the transformation runs that rebuilt its
-``enriched_sales`` and ``regional_daily_sales`` partitions, and the analytics refresh
-created after those. Each run contributes three hops: the wait before it was created
-(a sensor interval), the wait from creation to start (run queue, run process start-up)
-and its execution.
+``enriched_sales`` and ``regional_daily_sales`` partitions (requested together), and the
+analytics refresh created after those. Each run contributes three hops: the wait before
+it was created (a sensor interval), the wait from creation to start (run queue, run
+process start-up) and its execution, each counted from the end of the run before it.
 
 The platform helpers here (database, topology, instance, sample files) are shared with
 the fan-out figure.
@@ -348,13 +348,19 @@ class Sample:
         return end - self.landed
 
     def hops(self) -> dict[str, float]:
-        """Seconds per hop: wait before each run is created, queue to start, execution."""
+        """Seconds per hop: wait before each run is created, queue to start, execution.
+
+        Only the time after the previous run of the chain ended counts: a run created
+        with its predecessor (the regional run, requested with the sales models run)
+        waits 0, and its queueing and execution count from that end. The hops add up to
+        the sample.
+        """
         hops: dict[str, float] = {}
         previous_end = self.landed
         for name in HOP_RUNS:
             record = self.runs[name]
-            created = record.create_timestamp.timestamp()
-            start = record.start_time or created
+            created = max(record.create_timestamp.timestamp(), previous_end)
+            start = max(record.start_time or created, created)
             end = record.end_time or start
             hops[f"{name}.wait"] = created - previous_end
             hops[f"{name}.queue_and_launch"] = start - created
