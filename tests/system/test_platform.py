@@ -141,7 +141,10 @@ def test_cascade_from_file_drop_to_analytics(platform: Topology, instance: Dagst
     # The customer models follow the reference and orders loads a sensor interval later
     # (up to 60 s); wait for them too, so the next case starts from a quiet platform.
     eventually(
-        lambda: not _in_progress(instance) and set(_chain(instance)) >= CUSTOMER_SENSORS,
+        lambda: (
+            not _in_progress(instance)
+            and {r.tags.get(SENSOR) for r in _runs(instance)} >= CUSTOMER_SENSORS
+        ),
         240,
         "the customer models",
     )
