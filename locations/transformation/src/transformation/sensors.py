@@ -9,8 +9,8 @@ launches it exactly once even if a tick is evaluated twice.
 
 Intervals: the daily sales sensors are on the path from a landing file to analytics, so
 they tick on every pass of the sensor daemon (a tick is a few indexed event-log reads).
-A burst of loads still becomes one rebuild: while runs that plan to write the watched
-key are queued or running, a tick holds what arrived (cursor unmoved) for up to
+A burst of loads still becomes one rebuild: while the run that last planned to write the
+watched key is queued or running, a tick holds what arrived (cursor unmoved) for up to
 ``MAX_HOLD_SECONDS``, then answers everything at once. Customer snapshots change a few
 times a day and order history feeds a full-table rebuild, so those sensors tick less
 often.
