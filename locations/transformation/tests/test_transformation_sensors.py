@@ -270,14 +270,10 @@ def test_a_good_reload_after_a_blocked_one_is_rebuilt(snapshots_loaded) -> None:
     assert _ranges(_tick(sales_models_sensor, instance)) == [("2025-01-02", "2025-01-02")]
 
 
-def _start_run_with_materialization(
-    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
-) -> DagsterRun:
-    run = instance.add_run(
-        DagsterRun(
-            job_name="daily_feeds_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED
-        )
-    )
+def _materialize_in(
+    instance: dg.DagsterInstance, run: DagsterRun, key: dg.AssetKey, partition: str
+) -> None:
+    """A materialization of ``partition`` of ``key`` recorded by ``run``."""
     instance.report_dagster_event(
         DagsterEvent(
             event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
@@ -288,6 +284,17 @@ def _start_run_with_materialization(
         ),
         run_id=run.run_id,
     )
+
+
+def _start_run_with_materialization(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> DagsterRun:
+    run = instance.add_run(
+        DagsterRun(
+            job_name="daily_feeds_job", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED
+        )
+    )
+    _materialize_in(instance, run, key, partition)
     return run
 
 
@@ -345,16 +352,7 @@ def test_a_burst_of_loads_is_held_until_the_last_one_ends(snapshots_loaded) -> N
     )
     assert held.cursor is None  # nothing consumed
 
-    instance.report_dagster_event(
-        DagsterEvent(
-            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
-            job_name=run.job_name,
-            event_specific_data=StepMaterializationData(
-                dg.AssetMaterialization(SALES, partition="2025-01-02")
-            ),
-        ),
-        run_id=run.run_id,
-    )
+    _materialize_in(instance, run, SALES, "2025-01-02")
     instance.report_run_failed(run)  # finished, and no check failed
     assert _ranges(_tick(sales_models_sensor, instance)) == [("2025-01-01", "2025-01-02")]
 
@@ -416,16 +414,7 @@ def test_regional_leaves_rebuilds_batched_with_their_regional_run(instance) -> N
             tags={SALES_BATCH_TAG: "sales_models:abc:1"},
         )
     )
-    instance.report_dagster_event(
-        DagsterEvent(
-            event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
-            job_name=batched.job_name,
-            event_specific_data=StepMaterializationData(
-                dg.AssetMaterialization(ENRICHED_SALES, partition="2025-01-01")
-            ),
-        ),
-        run_id=batched.run_id,
-    )
+    _materialize_in(instance, batched, ENRICHED_SALES, "2025-01-01")
     instance.report_run_failed(batched)  # finished, and no check failed
     _report(instance, ENRICHED_SALES, "2025-01-03")
 
