@@ -17,7 +17,7 @@ from dagster._core.events import (
     StepMaterializationData,
 )
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-from dagster._core.storage.tags import SENSOR_NAME_TAG
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG, SENSOR_NAME_TAG
 from dagster._core.utils import make_new_run_id
 
 import transformation.sensors as sensors_module
@@ -422,6 +422,25 @@ def test_regional_leaves_rebuilds_batched_with_their_regional_run(instance) -> N
 
     assert _ranges(data, "regional_sales_job") == [("2025-01-03|US", "2025-01-03|APAC")]
     assert _tick(regional_sales_sensor, instance, data.cursor).run_requests == []
+
+
+def test_regional_rebuilds_after_a_retry_of_a_batched_run(instance) -> None:
+    # The batch's regional run gave up when the original died; the retry's rebuild of
+    # enriched_sales needs a regional run of its own.
+    retry = instance.add_run(
+        DagsterRun(
+            job_name="sales_models_job",
+            run_id=make_new_run_id(),
+            status=DagsterRunStatus.STARTED,
+            tags={SALES_BATCH_TAG: "sales_models:abc:1", PARENT_RUN_ID_TAG: make_new_run_id()},
+        )
+    )
+    _materialize_in(instance, retry, ENRICHED_SALES, "2025-01-02")
+    instance.report_run_failed(retry)  # finished, and no check failed
+
+    data = _tick(regional_sales_sensor, instance)
+
+    assert _ranges(data, "regional_sales_job") == [("2025-01-02|US", "2025-01-02|APAC")]
 
 
 # --- customer_snapshot_sensor (asset sensor) -----------------------------------------

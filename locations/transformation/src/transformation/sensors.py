@@ -25,6 +25,7 @@ import dagster as dg
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    PARENT_RUN_ID_TAG,
 )
 
 from platform_shared.cross_location import (
@@ -144,14 +145,18 @@ def _with_regional(request: dg.RunRequest) -> list[dg.RunRequest]:
 
 def _without_batched(instance: dg.DagsterInstance, batch: UpstreamBatch) -> UpstreamBatch:
     """``batch`` without the events of sales models runs whose regional rebuild was
-    requested with them: only rebuilds launched otherwise (UI, backfill) are left."""
+    requested with them: only rebuilds launched otherwise (UI, backfill) are left.
+
+    A retry (its process died) keeps the batch tag, but the batch's regional run may
+    have given up on the failed original already: a retry's events are kept.
+    """
     run_ids = sorted({r.run_id for r in batch.records if r.run_id})
     if not run_ids:
         return batch
     batched = {
         run.run_id
         for run in instance.get_runs(dg.RunsFilter(run_ids=run_ids))
-        if SALES_BATCH_TAG in run.tags
+        if SALES_BATCH_TAG in run.tags and PARENT_RUN_ID_TAG not in run.tags
     }
     records = [r for r in batch.records if r.run_id not in batched]
     left = {r.partition_key for r in records}
