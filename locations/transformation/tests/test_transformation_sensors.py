@@ -403,19 +403,24 @@ def test_regional_request_covers_every_region_of_the_days(instance) -> None:
     assert _tick(regional_sales_sensor, instance, data.cursor).run_requests == []
 
 
-def test_regional_leaves_rebuilds_batched_with_their_regional_run(instance) -> None:
-    # enriched_sales rebuilt by a sales models run of sales_models_sensor's batches (its
-    # regional run was requested with it), then by a run launched from the UI.
-    batched = instance.add_run(
+def _sales_models_run(instance: dg.DagsterInstance, day: str, tags: dict[str, str]) -> None:
+    """A finished sales models run with ``tags`` that rebuilt ``day`` of enriched_sales."""
+    run = instance.add_run(
         DagsterRun(
             job_name="sales_models_job",
             run_id=make_new_run_id(),
             status=DagsterRunStatus.STARTED,
-            tags={SALES_BATCH_TAG: "sales_models:abc:1"},
+            tags=tags,
         )
     )
-    _materialize_in(instance, batched, ENRICHED_SALES, "2025-01-01")
-    instance.report_run_failed(batched)  # finished, and no check failed
+    _materialize_in(instance, run, ENRICHED_SALES, day)
+    instance.report_run_failed(run)  # finished, and no check failed
+
+
+def test_regional_leaves_rebuilds_batched_with_their_regional_run(instance) -> None:
+    # enriched_sales rebuilt by a sales models run of sales_models_sensor's batches (its
+    # regional run was requested with it), then by a run launched from the UI.
+    _sales_models_run(instance, "2025-01-01", {SALES_BATCH_TAG: "sales_models:abc:1"})
     _report(instance, ENRICHED_SALES, "2025-01-03")
 
     data = _tick(regional_sales_sensor, instance)
@@ -427,16 +432,8 @@ def test_regional_leaves_rebuilds_batched_with_their_regional_run(instance) -> N
 def test_regional_rebuilds_after_a_retry_of_a_batched_run(instance) -> None:
     # The batch's regional run gave up when the original died; the retry's rebuild of
     # enriched_sales needs a regional run of its own.
-    retry = instance.add_run(
-        DagsterRun(
-            job_name="sales_models_job",
-            run_id=make_new_run_id(),
-            status=DagsterRunStatus.STARTED,
-            tags={SALES_BATCH_TAG: "sales_models:abc:1", PARENT_RUN_ID_TAG: make_new_run_id()},
-        )
-    )
-    _materialize_in(instance, retry, ENRICHED_SALES, "2025-01-02")
-    instance.report_run_failed(retry)  # finished, and no check failed
+    tags = {SALES_BATCH_TAG: "sales_models:abc:1", PARENT_RUN_ID_TAG: make_new_run_id()}
+    _sales_models_run(instance, "2025-01-02", tags)
 
     data = _tick(regional_sales_sensor, instance)
 
