@@ -111,8 +111,10 @@ def test_snapshot_replaces_the_whole_table(write, resources, query):
 
 
 def test_partition_range_loads_each_file_in_one_run(write, resources, query):
-    write(f"sales/{DAY}.csv", sales_csv(*good_sales(1, 20), sale(21, quantity=0)))
-    write(f"sales/{NEXT_DAY}.csv", sales_csv(*good_sales(30, 2, day=NEXT_DAY)))
+    paths = [
+        write(f"sales/{DAY}.csv", sales_csv(*good_sales(1, 20), sale(21, quantity=0))),
+        write(f"sales/{NEXT_DAY}.csv", sales_csv(*good_sales(30, 2, day=NEXT_DAY))),
+    ]
 
     instance = dg.DagsterInstance.ephemeral()
 
@@ -153,9 +155,16 @@ def test_partition_range_loads_each_file_in_one_run(write, resources, query):
     assert metadata["dagster/row_count"] == dg.MetadataValue.int(22)
     assert metadata["rejected_count"] == dg.MetadataValue.int(1)
     assert metadata["source_file"] == dg.MetadataValue.path("sales/")
-    files = metadata["files"].value
-    assert isinstance(files, dict)
-    assert sorted(files) == [f"sales/{DAY}.csv", f"sales/{NEXT_DAY}.csv"]
+    assert metadata["file_count"] == dg.MetadataValue.int(2)
+    # Copied onto every partition's event, so nothing in it is listed per file ...
+    assert "files" not in metadata
+    # ... that is the check's part, recorded once per run.
+    (evaluation,) = result.get_asset_check_evaluations()
+    files = cast("dict[str, dict[str, Any]]", evaluation.metadata["files"].value)
+    assert {name: entry["sha256"] for name, entry in files.items()} == {
+        f"sales/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest() for path in paths
+    }
+    assert files[f"sales/{DAY}.csv"]["rejected"] == 1
 
 
 def test_missing_file_fails_a_single_partition_run(resources):

@@ -74,9 +74,12 @@ def reject_rate_result(
     if worst is not None:
         metadata["worst_file"] = dg.MetadataValue.path(worst.source_file)
     if len(loads) > 1:
+        # One evaluation per run: the place for a range's per-file facts, including the
+        # version each file had (its sensor reads it back after losing its cursor).
         metadata["files"] = dg.MetadataValue.json(
             {
                 load.source_file: {
+                    "sha256": load.sha256,
                     "reject_rate": round(load.reject_rate, 6),
                     "rejected": load.rejected,
                     "data_lines": load.data_lines,

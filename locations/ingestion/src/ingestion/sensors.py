@@ -44,6 +44,7 @@ from dagster._check import CheckError
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 from ingestion.assets import MANIFEST_TAG, SHA256_TAG, SOURCE_FILE_TAG
+from ingestion.checks import REJECT_RATE_CHECK
 from ingestion.feeds import (
     ORDERS,
     REFERENCE_FEEDS,
@@ -280,8 +281,8 @@ class Tick:
         return FileState(sha256=latest, size=-1, mtime_ns=-1, deliveries=max(deliveries, 1))
 
     def _in_latest_load(self, candidate: Candidate) -> FileState | None:
-        """The version of a daily file its partition's latest load read, as reported in
-        the materialization (range runs carry no per-file tags); ``None`` if none."""
+        """The version of a daily file its partition's latest load read, as that load's
+        metadata reports it (range runs carry no per-file tags); ``None`` if none."""
         asset_key = self.asset_key
         if candidate.partition_key is None or asset_key is None:
             return None
@@ -297,6 +298,8 @@ class Tick:
         if materialization is None:
             return None
         sha256 = _loaded_sha256(materialization.metadata, candidate.relative)
+        if sha256 is None:  # a range run: its files are listed once, by its check
+            sha256 = _checked_sha256(instance, records[0].run_id, asset_key, candidate.relative)
         if sha256 is None:
             return None
         self.log.info(f"{candidate.relative} is not in the cursor; its partition's load is known")
@@ -337,7 +340,8 @@ def _delivery_number(run_key: str | None, sha256: str) -> int:
 
 
 def _loaded_sha256(metadata: Mapping[str, dg.MetadataValue], relative: str) -> str | None:
-    """The sha256 a load's materialization metadata reports for ``relative``."""
+    """The sha256 that a load's metadata (its materialization's, or for a range its
+    reject-rate check's ``files``) reports for ``relative``."""
     files = metadata.get("files")
     if isinstance(files, dg.JsonMetadataValue) and isinstance(files.data, dict):
         entry = files.data.get(relative)
@@ -345,6 +349,25 @@ def _loaded_sha256(metadata: Mapping[str, dg.MetadataValue], relative: str) -> s
     source, digest = metadata.get("source_file"), metadata.get("content_sha256")
     if isinstance(source, dg.PathMetadataValue) and source.path == relative:
         return digest.value if isinstance(digest, dg.TextMetadataValue) else None
+    return None
+
+
+def _checked_sha256(
+    instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey, relative: str
+) -> str | None:
+    """The sha256 the reject-rate check of run ``run_id`` reports for ``relative``."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        evaluation = event.asset_check_evaluation_data if event else None
+        if (
+            evaluation is not None
+            and evaluation.asset_key == asset_key
+            and evaluation.check_name == REJECT_RATE_CHECK
+        ):
+            return _loaded_sha256(evaluation.metadata, relative)
     return None
 
 
