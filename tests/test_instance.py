@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
     BackfillPolicy,
     DagsterEventType,
     DagsterInstance,
@@ -196,9 +198,17 @@ def test_planned_events_of_a_range_are_one_insert_with_the_rows_of_the_stock_pat
 ) -> None:
     days = DailyPartitionsDefinition(start_date="2025-01-01", end_date="2025-01-06")
 
-    @asset(partitions_def=days, backfill_policy=BackfillPolicy.single_run())
+    @asset(
+        partitions_def=days,
+        backfill_policy=BackfillPolicy.single_run(),
+        check_specs=[AssetCheckSpec("has_days", asset="planned_first")],
+    )
     def planned_first(context) -> MaterializeResult:
-        return MaterializeResult(metadata={"days": len(context.partition_keys)})
+        days = len(context.partition_keys)
+        return MaterializeResult(
+            metadata={"days": days},
+            check_results=[AssetCheckResult(check_name="has_days", passed=days > 0)],
+        )
 
     @asset(partitions_def=days, backfill_policy=BackfillPolicy.single_run(), deps=[planned_first])
     def planned_second(context) -> MaterializeResult:
@@ -233,7 +243,7 @@ def test_planned_events_of_a_range_are_one_insert_with_the_rows_of_the_stock_pat
         inserts = sum(s.lstrip().startswith("INSERT INTO event_logs") for s in statements)
         return result.run_id, inserts
 
-    def stored(run_id: str) -> tuple[list[tuple], list[tuple]]:
+    def stored(run_id: str) -> tuple[list[tuple], list[tuple], list[tuple]]:
         rows = postgres_query(
             "SELECT dagster_event_type, asset_key, partition FROM event_logs "
             "WHERE run_id = %s ORDER BY id",
@@ -245,13 +255,23 @@ def test_planned_events_of_a_range_are_one_insert_with_the_rows_of_the_stock_pat
             "JOIN event_logs e ON e.id = t.event_id WHERE e.run_id = %s ORDER BY t.id",
             (run_id,),
         )
-        return rows, tags
+        checks = postgres_query(
+            "SELECT asset_key, check_name, partition, execution_status FROM "
+            "asset_check_executions WHERE run_id = %s ORDER BY id",
+            (run_id,),
+        )
+        return rows, tags, checks
 
     with monkeypatch.context() as stock:
         stock.setattr(
             storage,
             "store_event_batch",
             partial(PostgresEventLogStorage.store_event_batch, storage),
+        )
+        stock.setattr(
+            storage,
+            "_store_asset_check_evaluation_planned",
+            partial(PostgresEventLogStorage._store_asset_check_evaluation_planned, storage),
         )
         stock_run, stock_inserts = run()
     run_id, inserts = run()
@@ -260,10 +280,13 @@ def test_planned_events_of_a_range_are_one_insert_with_the_rows_of_the_stock_pat
     assert stock_inserts - inserts == 9
     # ... and leave the same rows, in the same order, as dagster-postgres's own path.
     assert stored(run_id) == stored(stock_run)
-    rows, _ = stored(run_id)
+    rows, _, checks = stored(run_id)
     planned = [r for r in rows if r[0] == "ASSET_MATERIALIZATION_PLANNED"]
     assert len(planned) == 10
     assert {r[2] for r in planned} == set(days.get_partition_keys()[:5])
+    # The check's planned rows, one per partition of the range (its evaluation, for the
+    # whole range, is a row of its own).
+    assert [c[2] for c in checks if c[3] == "PLANNED"] == days.get_partition_keys()[:5]
 
 
 def test_two_processes_first_using_a_pool_at_once_do_not_fail(
