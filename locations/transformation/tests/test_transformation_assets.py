@@ -144,13 +144,23 @@ def test_range_metadata(seeded, run_job, instance) -> None:
     ]  # fmt: skip
     assert metadata["schema"].value["revenue"] == "decimal"
     assert isinstance(metadata["preview"], dg.MarkdownMetadataValue)
-    assert isinstance(metadata["table_preview"], dg.TableMetadataValue)
+    # Copied onto each of the range's events: the table-typed preview is left out.
+    assert "table_preview" not in metadata
 
     daily = instance.get_latest_materialization_event(DAILY_SALES)
     assert daily is not None
     assert daily.asset_materialization is not None
     assert daily.asset_materialization.metadata["dagster/row_count"].value == 3
     assert daily.asset_materialization.metadata["revenue"].value == 89.88
+
+    # A run of one day has it, and it describes that partition.
+    assert run_job("sales_models_job", partition_key="2025-01-02").success
+    single = instance.get_latest_materialization_event(ENRICHED_SALES)
+    assert single is not None
+    assert single.asset_materialization is not None
+    preview = single.asset_materialization.metadata["table_preview"]
+    assert isinstance(preview, dg.TableMetadataValue)
+    assert [r.data["sale_date"] for r in preview.records] == ["2025-01-02"] * 2
 
 
 def test_one_partition_touches_only_its_day(seeded, sql, run_job) -> None:
@@ -216,6 +226,8 @@ def test_regional_single_key_and_sub_block(seeded, sql, run_job, instance) -> No
     assert sql("SELECT * FROM transformation.regional_daily_sales") == [
         (D2, "EU", 1, 3, Decimal("30.00"))
     ]
+    (one,) = single.asset_materializations_for_node("transformation__regional_daily_sales")
+    assert isinstance(one.metadata["table_preview"], dg.TableMetadataValue)
 
     # Days 2-3 x regions EU..APAC: four keys, of which two have sales.
     block = run_job(
@@ -238,6 +250,7 @@ def test_regional_single_key_and_sub_block(seeded, sql, run_job, instance) -> No
     assert event is not None
     assert event.asset_materialization is not None
     assert event.asset_materialization.metadata["regions"].value == ["EU", "APAC"]
+    assert "table_preview" not in event.asset_materialization.metadata
 
 
 def test_regional_rebuild_keeps_other_regions(seeded, sql, run_job) -> None:
