@@ -289,6 +289,37 @@ def test_planned_events_of_a_range_are_one_insert_with_the_rows_of_the_stock_pat
     assert [c[2] for c in checks if c[3] == "PLANNED"] == days.get_partition_keys()[:5]
 
 
+def test_a_batch_longer_than_an_insert_page_keeps_events_and_ids_in_order(
+    pg_instance: DagsterInstance, postgres_query, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLAlchemy sends an executemany in pages of 1,000 rows; the returned ids must
+    # still pair up with the events, in order, or the asset index points at a wrong one.
+    days = DailyPartitionsDefinition(start_date="2022-01-01", end_date="2025-01-01")
+    keys = days.get_partition_keys()[:1001]
+
+    @asset(partitions_def=days, backfill_policy=BackfillPolicy.single_run())
+    def paged(context) -> MaterializeResult:
+        return MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+    result = materialize(
+        [paged], instance=pg_instance, tags=range_tags(PartitionKeyRange(keys[0], keys[-1]))
+    )
+
+    assert result.success
+    for event_type in ("ASSET_MATERIALIZATION_PLANNED", "ASSET_MATERIALIZATION"):
+        rows = postgres_query(
+            "SELECT id, partition FROM event_logs WHERE run_id = %s "
+            "AND dagster_event_type = %s ORDER BY id",
+            (result.run_id, event_type),
+        )
+        assert [r[1] for r in rows] == keys
+    last = pg_instance.get_asset_records([paged.key])[0].asset_entry.last_materialization_record
+    assert last is not None
+    assert last.storage_id == rows[-1][0]
+    assert last.partition_key == keys[-1]
+
+
 def test_two_processes_first_using_a_pool_at_once_do_not_fail(
     pg_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
