@@ -32,8 +32,15 @@ export DAGSTER_POSTGRES_HOST=127.0.0.1
 export DAGSTER_POSTGRES_PORT="$PG_PORT"
 export DAGSTER_POSTGRES_USER=dagster_ci
 export DAGSTER_POSTGRES_DB=dagster_ci
-# A fresh password per run: nothing secret is committed, and the tests grep logs for it.
-DAGSTER_POSTGRES_PASSWORD="ci-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# A random password, so nothing secret is committed and the tests can grep logs for it.
+# Made once per machine user and kept outside the checkout: a second shell sourcing this
+# while a suite runs must not change the password under it.
+_pw_file="${XDG_STATE_HOME:-$HOME/.local/state}/dagster-platform/postgres-password"
+if [ ! -s "$_pw_file" ]; then
+  mkdir -p "$(dirname "$_pw_file")"
+  (umask 077 && echo "ci-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$_pw_file")
+fi
+DAGSTER_POSTGRES_PASSWORD="$(cat "$_pw_file")"
 export DAGSTER_POSTGRES_PASSWORD
 
 _psql() { (cd / && su postgres -c "psql -v ON_ERROR_STOP=1 -qtA -p $PG_PORT $*") ; }
