@@ -19,8 +19,10 @@ one-run-per-partition default measured on a few days and extrapolated to the yea
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import time
@@ -143,6 +145,17 @@ class Bench:
         ]
         seconds, cpu, rss = self.run(argv, self.scratch / name / "baseline.log", environ)
         return Measured(seconds, cpu, rss, [{"step": "baseline", "seconds": round(seconds, 3)}])
+
+    def floor(self, first: dt.date, last: dt.date, label: str) -> float:
+        """Seconds of :mod:`platform_stack.bench.floor`'s runs over [first, last]."""
+        argv = [sys.executable, "-m", "platform_stack.bench.floor"]
+        argv += ["--first", first.isoformat(), "--last", last.isoformat()]
+        log = self.scratch / "floor" / f"{label}.log"
+        self.run(argv, log, self.environ)
+        for line in reversed(log.read_text(errors="replace").splitlines()):
+            if line.startswith('{"seconds"'):
+                return float(json.loads(line)["seconds"])
+        raise RuntimeError(f"no result in {log}")
 
     def materialize(
         self,
@@ -365,6 +378,7 @@ def run(context: Context) -> None:
             ranges = [(scale.days, last)]
             if short < scale.days:
                 ranges.append((short, FIRST_DAY + dt.timedelta(days=short - 1)))
+            overheads: dict[int, float] = {}
             for days, range_last in ranges:
                 bases: list[Measured] = []
                 plats: list[Measured] = []
@@ -418,6 +432,7 @@ def run(context: Context) -> None:
                     ],
                     **check,
                 )
+                overheads[days] = plat.seconds - base.seconds
                 progress(
                     f"dataplane {scale.label} {days:>3} days, median of {repeat}: "
                     f"platform {plat.seconds:7.1f} s vs baseline {base.seconds:6.1f} s, ratio "
@@ -443,6 +458,8 @@ def run(context: Context) -> None:
                         f"memory {scale.label}: largest run {peak.peak_rss_bytes / 2**20:.0f} MB "
                         f"({largest['location']}), baseline {baseline_peak / 2**20:.0f} MB"
                     )
+            if len(ranges) > 1:
+                _record_growth(context, bench, scale, ranges, overheads)
     if len(memory_by_scale) > 1:
         (small, small_rss), (large, large_rss) = memory_by_scale[0], memory_by_scale[-1]
         row = context.record(
@@ -456,6 +473,41 @@ def run(context: Context) -> None:
             f"memory growth {row['scale']}: x{row['rows_factor']} rows -> "
             f"x{row['memory_factor']} memory (target <= {MEMORY_GROWTH_TARGET:g})"
         )
+
+
+def _record_growth(
+    context: Context,
+    bench: Bench,
+    scale: Scale,
+    ranges: list[tuple[int, dt.date]],
+    overheads: dict[int, float],
+) -> None:
+    """How much the overhead grows from the short range to the year, against what
+    Dagster's own events for the same partitioned runs grow by (:mod:`.floor`)."""
+    floors: dict[int, float] = {}
+    for days, range_last in ranges:
+        samples = [
+            bench.floor(FIRST_DAY, range_last, f"{days}-{i}") for i in range(max(1, context.repeat))
+        ]
+        floors[days] = statistics.median(samples)
+        progress(f"dataplane {scale.label}: Dagster's floor over {days} days {floors[days]:.2f} s")
+    (year, _), (short, _) = ranges
+    growth = overheads[year] - overheads[short]
+    floor_growth = floors[year] - floors[short]
+    row = context.record(
+        "dataplane_growth",
+        scale=scale.label,
+        days=[short, year],
+        overhead_growth_seconds=round(growth, 3),
+        floor_seconds={str(d): round(f, 3) for d, f in floors.items()},
+        floor_growth_seconds=round(floor_growth, 3),
+        beyond_floor_seconds=round(growth - floor_growth, 3),
+    )
+    progress(
+        f"dataplane {scale.label}: overhead grows {growth:.1f} s from {short} to {year} days; "
+        f"Dagster's own events for the same runs grow {floor_growth:.1f} s; "
+        f"beyond that {row['beyond_floor_seconds']:.1f} s"
+    )
 
 
 def run_backfill(context: Context) -> None:
