@@ -8,6 +8,11 @@ of the three storages keeps one connection per process (more are opened, and clo
 again, while threads need them at once), checked before use so that a restarted server
 costs a reconnect rather than an error.
 
+The event log also writes the per-partition events of a ranged run (planned,
+materialization, planned check rows) with one statement per batch, where the stock
+storage writes some of them one by one or recompiles a statement per batch. The rows
+are the ones the stock paths write (``tests/test_instance.py`` compares them).
+
 Configured in ``dagster.yaml`` as ``storage: custom:`` with this class and the same
 ``postgres_db`` block as ``storage: postgres:``.
 """
