@@ -1,4 +1,5 @@
-"""The floor runs of figure 1 record what the platform's partitioned runs record."""
+"""Figure 1's floor: its runs record what the platform's partitioned runs record, and the
+growth row sets the platform's growth against it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import pytest
 from dagster._core.test_utils import environ
 
 from platform_instance.storage import EVENT_BATCH_SIZE
-from platform_stack.bench import floor
+from platform_stack.bench import dataplane, floor
+from platform_stack.bench.common import Context, Scale
 from platform_stack.instance import prepare_home
 
-pytestmark = pytest.mark.postgres
 
-
+@pytest.mark.postgres
 def test_floor_runs_write_an_event_per_partition_and_check(
     tmp_path: Path, postgres_env: dict[str, str], postgres_query, pytestconfig: pytest.Config
 ) -> None:
@@ -58,3 +59,33 @@ def test_floor_runs_write_an_event_per_partition_and_check(
         "sales": 2,
         "enriched_sales": 8,
     }
+
+
+def test_growth_row_sets_the_overhead_growth_against_the_floor(tmp_path: Path) -> None:
+    context = Context(root=tmp_path, scratch=tmp_path, repeat=3, scales=[])
+    year, short = dt.date(2025, 12, 31), dt.date(2025, 1, 30)
+    samples = {year: iter([2.0, 2.6, 2.2]), short: iter([0.5, 0.7, 0.6])}
+    asked: list[str] = []
+
+    class Bench:
+        def floor(self, first: dt.date, last: dt.date, label: str) -> float:
+            asked.append(label)
+            return next(samples[last])
+
+    dataplane._record_growth(
+        context,
+        Bench(),  # type: ignore[arg-type]
+        Scale(rows=100_000),
+        [(365, year), (30, short)],
+        {365: 15.4, 30: 14.1},
+    )
+
+    # Alternating, so a drift of the machine reaches both ranges alike.
+    assert asked == ["365-0", "30-0", "365-1", "30-1", "365-2", "30-2"]
+    (row,) = context.results
+    assert row["figure"] == "dataplane_growth"
+    assert row["days"] == [30, 365]
+    assert row["overhead_growth_seconds"] == 1.3
+    assert row["floor_seconds"] == {"365": 2.2, "30": 0.6}
+    assert row["floor_growth_seconds"] == 1.6
+    assert row["beyond_floor_seconds"] == -0.3

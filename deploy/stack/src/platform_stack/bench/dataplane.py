@@ -365,7 +365,8 @@ def run(context: Context) -> None:
     """Figure 1 per scale (whole year and a short range), with figure 6 from its runs.
 
     Each of ``--repeat`` samples is a baseline followed by the platform on fresh
-    warehouses, so a drift of the machine reaches both sides alike; the figure reports
+    warehouses, and the year and the short range alternate from sample to sample, so a
+    drift of the machine reaches both sides and both ranges alike; the figure reports
     the median of each side and the ratio of the two medians.
     """
     memory_by_scale: list[tuple[Scale, int]] = []
@@ -378,86 +379,42 @@ def run(context: Context) -> None:
             ranges = [(scale.days, last)]
             if short < scale.days:
                 ranges.append((short, FIRST_DAY + dt.timedelta(days=short - 1)))
+            repeat = max(1, context.repeat)
+            bases: dict[int, list[Measured]] = {days: [] for days, _ in ranges}
+            plats: dict[int, list[Measured]] = {days: [] for days, _ in ranges}
+            checks: dict[int, dict[str, object]] = {}
+            for i in range(repeat):
+                for days, range_last in ranges:
+                    base, plat, checks[days] = _sample(
+                        bench, scale, landing, days, range_last, f"{i + 1}/{repeat}", i
+                    )
+                    bases[days].append(base)
+                    plats[days].append(plat)
             overheads: dict[int, float] = {}
-            for days, range_last in ranges:
-                bases: list[Measured] = []
-                plats: list[Measured] = []
-                check: dict[str, object] = {}
-                repeat = max(1, context.repeat)
-                for i in range(repeat):
-                    sample = f"{i + 1}/{repeat}"
-                    progress(f"dataplane {scale.label}: baseline, {days} days ({sample})")
-                    bases.append(
-                        bench.baseline(f"baseline-{days}-{i}", landing, FIRST_DAY, range_last)
-                    )
-                    progress(
-                        f"dataplane {scale.label}: baseline {bases[-1].seconds:.1f} s; "
-                        "platform runs"
-                    )
-                    plats.append(
-                        bench.materialize(
-                            f"platform-{days}-{i}", landing, ranged_steps(FIRST_DAY, range_last)
-                        )
-                    )
-                    check = _compare_both(bench, f"baseline-{days}-{i}", f"platform-{days}-{i}")
-                    progress(
-                        f"dataplane {scale.label} {days:>3} days ({sample}): platform "
-                        f"{plats[-1].seconds:7.1f} s vs baseline {bases[-1].seconds:6.1f} s, "
-                        f"ratio {ratio(plats[-1].seconds, bases[-1].seconds):.2f}, results equal"
-                    )
-                base, plat = _median_sample(bases), _median_sample(plats)
-                row = context.record(
-                    "dataplane",
-                    scale=scale.label,
-                    days=days,
-                    storage=bench.storage,
-                    baseline_seconds=round(base.seconds, 3),
-                    seconds=round(plat.seconds, 3),
-                    ratio=ratio(plat.seconds, base.seconds),
-                    overhead_seconds=round(plat.seconds - base.seconds, 3),
-                    # CPU time of the processes: less sensitive to a busy machine.
-                    baseline_cpu_seconds=round(base.cpu_seconds, 3),
-                    cpu_seconds=round(plat.cpu_seconds, 3),
-                    cpu_ratio=ratio(plat.cpu_seconds, base.cpu_seconds),
-                    target_ratio=_target(scale) if days == scale.days else None,
-                    runs=plat.runs,
-                    repeat=repeat,
-                    samples=[
-                        {
-                            "baseline_seconds": round(b.seconds, 3),
-                            "seconds": round(m.seconds, 3),
-                            "peak_rss_mb": round(m.peak_rss_bytes / 2**20, 1),
-                        }
-                        for b, m in zip(bases, plats, strict=True)
-                    ],
-                    **check,
+            for days, _ in ranges:
+                overheads[days] = _record_range(
+                    context, bench, scale, days, bases[days], plats[days], checks[days]
                 )
-                overheads[days] = plat.seconds - base.seconds
-                progress(
-                    f"dataplane {scale.label} {days:>3} days, median of {repeat}: "
-                    f"platform {plat.seconds:7.1f} s vs baseline {base.seconds:6.1f} s, ratio "
-                    f"{row['ratio']:.2f}, overhead {row['overhead_seconds']:.1f} s"
-                )
-                if days == scale.days:
-                    # Memory is a ceiling, not a typical value: the largest of every sample.
-                    peak = max(plats, key=lambda m: m.peak_rss_bytes)
-                    baseline_peak = max(b.peak_rss_bytes for b in bases)
-                    memory_by_scale.append((scale, peak.peak_rss_bytes))
-                    largest = max(peak.runs, key=lambda r: float(str(r["peak_rss_mb"])))
-                    context.record(
-                        "memory",
-                        scale=scale.label,
-                        days=days,
-                        peak_rss_bytes=peak.peak_rss_bytes,
-                        peak_rss_mb=round(peak.peak_rss_bytes / 2**20, 1),
-                        largest_run=f"{largest['location']}: {largest['select']}",
-                        baseline_peak_rss_mb=round(baseline_peak / 2**20, 1),
-                        target_mb=round(MEMORY_TARGET_BYTES / 2**20),
-                    )
-                    progress(
-                        f"memory {scale.label}: largest run {peak.peak_rss_bytes / 2**20:.0f} MB "
-                        f"({largest['location']}), baseline {baseline_peak / 2**20:.0f} MB"
-                    )
+            year = scale.days
+            # Memory is a ceiling, not a typical value: the largest of every sample.
+            peak = max(plats[year], key=lambda m: m.peak_rss_bytes)
+            baseline_peak = max(b.peak_rss_bytes for b in bases[year])
+            memory_by_scale.append((scale, peak.peak_rss_bytes))
+            largest = max(peak.runs, key=lambda r: float(str(r["peak_rss_mb"])))
+            context.record(
+                "memory",
+                scale=scale.label,
+                days=year,
+                peak_rss_bytes=peak.peak_rss_bytes,
+                peak_rss_mb=round(peak.peak_rss_bytes / 2**20, 1),
+                largest_run=f"{largest['location']}: {largest['select']}",
+                baseline_peak_rss_mb=round(baseline_peak / 2**20, 1),
+                target_mb=round(MEMORY_TARGET_BYTES / 2**20),
+            )
+            progress(
+                f"memory {scale.label}: largest run {peak.peak_rss_bytes / 2**20:.0f} MB "
+                f"({largest['location']}), baseline {baseline_peak / 2**20:.0f} MB"
+            )
             if len(ranges) > 1:
                 _record_growth(context, bench, scale, ranges, overheads)
     if len(memory_by_scale) > 1:
@@ -475,6 +432,74 @@ def run(context: Context) -> None:
         )
 
 
+def _sample(
+    bench: Bench,
+    scale: Scale,
+    landing: Path,
+    days: int,
+    last: dt.date,
+    sample: str,
+    index: int,
+) -> tuple[Measured, Measured, dict[str, object]]:
+    """One baseline and one platform pass over [FIRST_DAY, last], results compared."""
+    progress(f"dataplane {scale.label}: baseline, {days} days ({sample})")
+    base = bench.baseline(f"baseline-{days}-{index}", landing, FIRST_DAY, last)
+    progress(f"dataplane {scale.label}: baseline {base.seconds:.1f} s; platform runs")
+    plat = bench.materialize(f"platform-{days}-{index}", landing, ranged_steps(FIRST_DAY, last))
+    check = _compare_both(bench, f"baseline-{days}-{index}", f"platform-{days}-{index}")
+    progress(
+        f"dataplane {scale.label} {days:>3} days ({sample}): platform "
+        f"{plat.seconds:7.1f} s vs baseline {base.seconds:6.1f} s, "
+        f"ratio {ratio(plat.seconds, base.seconds):.2f}, results equal"
+    )
+    return base, plat, check
+
+
+def _record_range(
+    context: Context,
+    bench: Bench,
+    scale: Scale,
+    days: int,
+    bases: list[Measured],
+    plats: list[Measured],
+    check: dict[str, object],
+) -> float:
+    """The figure's row for one range; returns its overhead in seconds."""
+    base, plat = _median_sample(bases), _median_sample(plats)
+    row = context.record(
+        "dataplane",
+        scale=scale.label,
+        days=days,
+        storage=bench.storage,
+        baseline_seconds=round(base.seconds, 3),
+        seconds=round(plat.seconds, 3),
+        ratio=ratio(plat.seconds, base.seconds),
+        overhead_seconds=round(plat.seconds - base.seconds, 3),
+        # CPU time of the processes: less sensitive to a busy machine.
+        baseline_cpu_seconds=round(base.cpu_seconds, 3),
+        cpu_seconds=round(plat.cpu_seconds, 3),
+        cpu_ratio=ratio(plat.cpu_seconds, base.cpu_seconds),
+        target_ratio=_target(scale) if days == scale.days else None,
+        runs=plat.runs,
+        repeat=len(plats),
+        samples=[
+            {
+                "baseline_seconds": round(b.seconds, 3),
+                "seconds": round(m.seconds, 3),
+                "peak_rss_mb": round(m.peak_rss_bytes / 2**20, 1),
+            }
+            for b, m in zip(bases, plats, strict=True)
+        ],
+        **check,
+    )
+    progress(
+        f"dataplane {scale.label} {days:>3} days, median of {len(plats)}: "
+        f"platform {plat.seconds:7.1f} s vs baseline {base.seconds:6.1f} s, ratio "
+        f"{row['ratio']:.2f}, overhead {row['overhead_seconds']:.1f} s"
+    )
+    return plat.seconds - base.seconds
+
+
 def _record_growth(
     context: Context,
     bench: Bench,
@@ -484,13 +509,13 @@ def _record_growth(
 ) -> None:
     """How much the overhead grows from the short range to the year, against what
     Dagster's own events for the same partitioned runs grow by (:mod:`.floor`)."""
-    floors: dict[int, float] = {}
-    for days, range_last in ranges:
-        samples = [
-            bench.floor(FIRST_DAY, range_last, f"{days}-{i}") for i in range(max(1, context.repeat))
-        ]
-        floors[days] = statistics.median(samples)
-        progress(f"dataplane {scale.label}: Dagster's floor over {days} days {floors[days]:.2f} s")
+    samples: dict[int, list[float]] = {days: [] for days, _ in ranges}
+    for i in range(max(1, context.repeat)):
+        for days, range_last in ranges:  # alternating, as the figure's own samples
+            samples[days].append(bench.floor(FIRST_DAY, range_last, f"{days}-{i}"))
+    floors = {days: statistics.median(values) for days, values in samples.items()}
+    for days, seconds in floors.items():
+        progress(f"dataplane {scale.label}: Dagster's floor over {days} days {seconds:.2f} s")
     (year, _), (short, _) = ranges
     growth = overheads[year] - overheads[short]
     floor_growth = floors[year] - floors[short]
