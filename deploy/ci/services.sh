@@ -35,12 +35,21 @@ export DAGSTER_POSTGRES_DB=dagster_ci
 # A random password, so nothing secret is committed and the tests can grep logs for it.
 # Made once per machine user and kept outside the checkout: a second shell sourcing this
 # while a suite runs must not change the password under it.
-_pw_file="${XDG_STATE_HOME:-$HOME/.local/state}/dagster-platform/postgres-password"
+_pw_dir="${XDG_STATE_HOME:-${HOME:-/tmp}/.local/state}/dagster-platform"
+_pw_file="$_pw_dir/postgres-password"
 if [ ! -s "$_pw_file" ]; then
-  mkdir -p "$(dirname "$_pw_file")"
-  (umask 077 && echo "ci-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$_pw_file")
+  mkdir -p "$_pw_dir"
+  _pw_new="$(mktemp "$_pw_dir/.password.XXXXXX")"  # mode 600
+  echo "ci-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$_pw_new"
+  # A hard link appears whole or not at all, and never replaces one made meanwhile.
+  ln "$_pw_new" "$_pw_file" 2>/dev/null || true
+  rm -f "$_pw_new"
 fi
 DAGSTER_POSTGRES_PASSWORD="$(cat "$_pw_file")"
+if [ "${#DAGSTER_POSTGRES_PASSWORD}" -lt 16 ]; then
+  echo "unusable password in $_pw_file: delete it and source this again" >&2
+  return 1 2>/dev/null || exit 1
+fi
 export DAGSTER_POSTGRES_PASSWORD
 
 _psql() { (cd / && su postgres -c "psql -v ON_ERROR_STOP=1 -qtA -p $PG_PORT $*") ; }

@@ -350,8 +350,9 @@ def test_a_long_backlog_is_cut_into_bounded_ranges(write, tick, monkeypatch):
 
 
 def test_cursor_reset_after_a_range_load_requests_only_changed_files(write, landing, resources):
-    """Range runs carry no per-file tags: the partition's materialization tells what the
-    load read, so a lost cursor reloads only what differs from it."""
+    """Range runs carry no per-file tags: the reject-rate check of the partition's latest
+    load lists the version of each file it read, so a lost cursor reloads only what
+    differs from it."""
     keys = deliver_days(write, dt.date(2025, 1, 1), 3)
     instance = dg.DagsterInstance.ephemeral()
     loaded = dg.materialize(

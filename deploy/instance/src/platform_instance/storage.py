@@ -155,7 +155,7 @@ class PooledEventLogStorage(_Pooled, PostgresEventLogStorage):
         planned = event.get_dagster_event().event_specific_data
         assert isinstance(planned, AssetCheckEvaluationPlanned)
         subset = planned.partitions_subset
-        partition_keys = subset.get_partition_keys() if subset is not None else [None]
+        partition_keys = subset.get_partition_keys() if subset else [None]
         row = {
             "asset_key": planned.asset_key.to_string(),
             "check_name": planned.check_name,

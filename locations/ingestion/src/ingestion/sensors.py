@@ -298,7 +298,7 @@ class Tick:
         if materialization is None:
             return None
         sha256 = _loaded_sha256(materialization.metadata, candidate.relative)
-        if sha256 is None:  # a range run: its files are listed once, by its check
+        if sha256 is None and records[0].run_id:  # a range run: its check lists the files
             sha256 = _checked_sha256(instance, records[0].run_id, asset_key, candidate.relative)
         if sha256 is None:
             return None
