@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from dagster._core.test_utils import environ
 
@@ -89,3 +90,26 @@ def test_growth_row_sets_the_overhead_growth_against_the_floor(tmp_path: Path) -
     assert row["floor_seconds"] == {"365": 2.2, "30": 0.6}
     assert row["floor_growth_seconds"] == 1.6
     assert row["beyond_floor_seconds"] == -0.3
+
+
+def test_floor_runs_have_the_shape_of_the_platforms_partitioned_steps() -> None:
+    """Each floor run stands for one ranged step of figure 1: same assets, partitions
+    definitions and number of checks, so the floor follows when the platform changes."""
+    import ingestion.definitions
+    import transformation.definitions
+
+    graphs = {
+        "ingestion": ingestion.definitions.defs.resolve_asset_graph(),
+        "transformation": transformation.definitions.defs.resolve_asset_graph(),
+    }
+    day = dt.date(2025, 1, 1)
+    steps = [s for s in dataplane.ranged_steps(day, day) if s[2] is not None]
+    runs = [*floor.DAILY_RUNS, floor.REGIONAL_RUN]
+    assert len(runs) == len(steps)
+    for (location, select, _), assets in zip(steps, runs, strict=True):
+        real = [graphs[location].get(dg.AssetKey.from_user_string(k)) for k in select.split(",")]
+        mirrored = [next(iter(a.keys)) for a in assets]
+        assert [k.path[-1] for k in mirrored] == [node.key.path[-1] for node in real]
+        for node, a, key in zip(real, assets, mirrored, strict=True):
+            assert a.partitions_def == node.partitions_def, key
+            assert len(a.check_specs_by_output_name) == len(node.check_keys), key

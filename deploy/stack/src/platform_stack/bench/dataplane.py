@@ -25,11 +25,12 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -37,6 +38,8 @@ from platform_stack.bench.common import Context, Scale, progress, ratio
 from platform_stack.instance import POSTGRES_VARS, initialize_storage, prepare_home, uses_postgres
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.topology import Topology
+
+_T = TypeVar("_T")
 
 FIRST_DAY = dt.date(2025, 1, 1)
 SHORT_DAYS = 30
@@ -354,18 +357,23 @@ def _compare_both(bench: Bench, baseline_name: str, platform_name: str) -> dict[
     }
 
 
+def _lower_median(samples: list[_T], key: Callable[[_T], float]) -> _T:
+    """The sample at the (lower) median of ``key``: always one that was measured."""
+    return sorted(samples, key=key)[(len(samples) - 1) // 2]
+
+
 def _median_sample(samples: list[Measured]) -> Measured:
-    """The sample with the (lower) median wall time: a real run, so its per-run rows
-    still add up to the seconds reported."""
-    return sorted(samples, key=lambda m: m.seconds)[(len(samples) - 1) // 2]
+    """The sample with the median wall time: a real run, so its per-run rows still add
+    up to the seconds reported."""
+    return _lower_median(samples, key=lambda m: m.seconds)
 
 
 def run(context: Context) -> None:
     """Figure 1 per scale (whole year and a short range), with figure 6 from its runs.
 
     Each of ``--repeat`` samples is a baseline followed by the platform on fresh
-    warehouses, and the year and the short range alternate from sample to sample, so a
-    drift of the machine reaches both sides and both ranges alike; the figure reports
+    warehouses, and the year and the short range take turns (each first every other
+    round), so a drift of the machine reaches both sides and both ranges alike; the figure reports
     the median of each side and the ratio of the two medians.
     """
     memory_by_scale: list[tuple[Scale, int]] = []
@@ -518,8 +526,7 @@ def _record_growth(
     for i in range(max(1, context.repeat)):
         for days, range_last in _in_turn(ranges, i):
             samples[days].append(bench.floor(FIRST_DAY, range_last, f"{days}-{i}"))
-    # The lower median, as the figure's own rows.
-    floors = {days: sorted(v)[(len(v) - 1) // 2] for days, v in samples.items()}
+    floors = {days: _lower_median(v, key=float) for days, v in samples.items()}
     for days, seconds in floors.items():
         progress(f"dataplane {scale.label}: Dagster's floor over {days} days {seconds:.2f} s")
     (year, _), (short, _) = ranges
