@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
 
-.PHONY: help setup dev sample-data test test-unit test-system lint fmt up down \
+.PHONY: help setup dev sample-data test test-deps test-unit test-system lint fmt up down \
         test-faults test-deploy deploy check-location bench new-location clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
@@ -20,10 +20,12 @@ help:  ## list the verbs
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Each location's environment is also its dg project's `.venv`, where `dg dev` looks.
 setup: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## install the dev environment and one environment per location
 	$(UV) sync --frozen --compile-bytecode
 	@for loc in $(LOCATIONS); do \
 	  sh deploy/docker/install.sh $$loc .venvs/$$loc --editable || exit 1; \
+	  ln -sfn ../../.venvs/$$loc locations/$$loc/.venv; \
 	done
 
 dev: setup  ## run the local stack (code servers, daemon, webserver on 127.0.0.1:3000)
@@ -32,23 +34,37 @@ dev: setup  ## run the local stack (code servers, daemon, webserver on 127.0.0.1
 sample-data: setup  ## write sample landing files (ARGS="--days 30 --rows 100000")
 	$(UV) run --frozen platform-stack sample-data $(ARGS)
 
-test: setup  ## the whole suite: unit, location, deployment and system tests
-	$(PYTEST) $(ARGS)
+test-deps:  ## PostgreSQL server binaries and Chromium for the tests (installed when missing)
+	@sh deploy/ci/test-deps.sh
+
+# Each location's tests run in that location's own environment, where no other location
+# is installed; then everything else in the dev environment. pytest's "no test selected"
+# (exit 5) is not a failure of one part when ARGS narrows the run.
+test: setup test-deps  ## the whole suite: each location's tests in its own environment, then the rest
+	@status=0; \
+	for loc in $(LOCATIONS); do \
+	  echo "== $$loc: locations/$$loc in .venvs/$$loc"; \
+	  .venvs/$$loc/bin/pytest locations/$$loc $(ARGS); rc=$$?; \
+	  [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
+	done; \
+	echo "== platform: shared/, tests/ in the dev environment"; \
+	$(PYTEST) --ignore=locations $(ARGS) || status=1; \
+	exit $$status
 
 test-unit: setup  ## everything but the tests that start real processes
 	$(PYTEST) -m "not system and not faults" $(ARGS)
 
-test-system: setup  ## only the tests that start the real topology
+test-system: setup test-deps  ## only the tests that start the real topology
 	$(PYTEST) -m "system or faults" $(ARGS)
 
-test-faults: setup  ## only the fault-injection suite (real processes, PostgreSQL)
+test-faults: setup test-deps  ## only the fault-injection suite (real processes, PostgreSQL)
 	$(PYTEST) -m faults $(ARGS)
 
 test-deploy: setup  ## deployment files: schemas, hadolint, consistency, image recipes
 	$(PYTEST) tests/deploy $(ARGS)
 
-$(addprefix test-,$(LOCATIONS)): test-%: setup  ## one location's tests (e.g. make test-ingestion)
-	$(PYTEST) locations/$* $(ARGS)
+$(addprefix test-,$(LOCATIONS)): test-%: setup  ## one location's tests, in its own environment (e.g. make test-ingestion)
+	.venvs/$*/bin/pytest locations/$* $(ARGS)
 
 lint: setup  ## ruff and pyright, configured once in pyproject.toml
 	$(UV) run --frozen ruff check .
@@ -82,7 +98,7 @@ new-location: setup  ## scaffold a fourth team's location: make new-location NAM
 	$(UV) run --frozen platform-stack new-location $(NAME)
 	$(UV) lock
 	$(MAKE) setup
-	$(PYTEST) locations/$(NAME)
+	.venvs/$(NAME)/bin/pytest locations/$(NAME)
 
 clean:  ## remove environments and local data (keeps sources)
 	rm -rf .venv .venvs .tools .dagster_home data

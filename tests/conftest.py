@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable, Iterator
 
@@ -10,46 +9,46 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from platform_stack.instance import POSTGRES_VARS
-
-
-def _unavailable(reason: str) -> None:
-    # Under CI a missing server is a broken pipeline, not a reason to pass quietly.
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL-backed test cannot run under CI: {reason}")
-    pytest.skip(reason)
+from tests.postgres_cluster import (
+    PostgresServer,
+    ServerUnavailable,
+    given_server,
+    throwaway_server,
+)
 
 
 @pytest.fixture(scope="session")
-def postgres_databases() -> Iterator[Callable[[], dict[str, str]]]:
+def postgres_server() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL: the server ``DAGSTER_POSTGRES_*`` names, or else a
+    throwaway cluster that lives as long as the session. Never a skip: a server that
+    cannot be had fails the tests that need it, with what to do."""
+    try:
+        given = given_server()
+        if given is not None:
+            yield given
+            return
+        with throwaway_server() as server:
+            yield server
+    except ServerUnavailable as exc:
+        pytest.fail(f"PostgreSQL-backed test cannot run: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(
+    postgres_server: PostgresServer,
+) -> Iterator[Callable[[], dict[str, str]]]:
     """A factory of fresh databases: each call returns the ``DAGSTER_POSTGRES_*`` of a new
     one. All are dropped at the end of the session.
 
-    The variables from the environment name a role allowed to create databases
-    (``source deploy/ci/services.sh`` provides one). A platform needs a database of its
-    own: run and event records of another platform would look like work already done.
+    A platform needs a database of its own: run and event records of another platform
+    would look like work already done.
     """
-    base = {v: os.environ.get(v, "") for v in POSTGRES_VARS}
-    missing = [v for v, value in base.items() if not value]
-    if missing:
-        _unavailable(f"set {', '.join(missing)} (source deploy/ci/services.sh)")
-    connect = {
-        "host": base["DAGSTER_POSTGRES_HOST"],
-        "port": int(base["DAGSTER_POSTGRES_PORT"]),
-        "user": base["DAGSTER_POSTGRES_USER"],
-        "password": base["DAGSTER_POSTGRES_PASSWORD"],
-        "dbname": base["DAGSTER_POSTGRES_DB"],
-    }
-    try:
-        psycopg2.connect(**connect).close()
-    except psycopg2.OperationalError as exc:
-        _unavailable(f"cannot connect to PostgreSQL: {exc}")
-        raise
+    base = postgres_server.environ
     created: list[str] = []
 
     def admin_execute(statement: sql.Composable) -> None:
         # A connection per statement: a test may restart the server in between.
-        admin = psycopg2.connect(**connect)
+        admin = postgres_server.connect()
         try:
             admin.autocommit = True
             with admin.cursor() as cur:

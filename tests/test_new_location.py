@@ -6,36 +6,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from platform_stack.scaffold import ScaffoldError, scaffold
 from platform_stack.workspace import read_locations
+from tests.checkout import copy_checkout
 
 pytestmark = pytest.mark.slow
 
 
-def _copy_repository(root: Path, target: Path) -> None:
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=root,
-            check=True,
-            capture_output=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, files):
-        source = root / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-
-
 def test_scaffold_rejects_bad_or_taken_names(tmp_path: Path, pytestconfig: pytest.Config) -> None:
-    _copy_repository(pytestconfig.rootpath, tmp_path)
+    copy_checkout(pytestconfig.rootpath, tmp_path)
     for name in ["Billing", "x", "class", "json", "ingestion", "../evil"]:
         with pytest.raises(ScaffoldError):
             scaffold(tmp_path, name)
@@ -45,9 +29,11 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
     tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
     root = tmp_path / "repo"
-    _copy_repository(pytestconfig.rootpath, root)
+    copy_checkout(pytestconfig.rootpath, root)
     scaffold(root, "billing")
     assert [loc.name for loc in read_locations(root / "workspace.yaml")][-1] == "billing"
+    dg_projects = tomllib.loads((root / "dg.toml").read_text())["workspace"]["projects"]
+    assert [p["path"] for p in dg_projects][-1] == "locations/billing"
 
     uv = shutil.which("uv") or str(pytestconfig.rootpath / ".tools" / "bin" / "uv")
     subprocess.run([uv, "lock", "--quiet"], cwd=root, check=True)
@@ -75,27 +61,26 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
     )
     assert loaded.stdout.strip() == "['billing/location_heartbeat']"
 
-    # The scaffold's own tests, and the deployment consistency checks over four locations.
-    env = {**os.environ, "PYTHONPATH": f"{root / 'locations/billing/src'}{os.pathsep}{root}"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-c",
-            str(root / "pyproject.toml"),
-            "--rootdir",
-            str(root),
-            str(root / "locations/billing"),
-            str(root / "tests/deploy/test_static.py"),
-        ],
+    # The scaffold's own tests in its own environment, as `make test-billing` runs them.
+    own = _pytest(root, str(root / ".venvs/billing/bin/python"), [root / "locations/billing"])
+    assert own.returncode == 0, own.stdout[-3000:]
+    assert " passed" in own.stdout.splitlines()[-1]
+
+    # The deployment consistency checks over four locations.
+    env = {"PYTHONPATH": f"{root / 'locations/billing/src'}{os.pathsep}{root}"}
+    deploy = _pytest(root, sys.executable, [root / "tests/deploy/test_static.py"], env)
+    assert deploy.returncode == 0, deploy.stdout[-3000:]
+    assert " passed" in deploy.stdout.splitlines()[-1]
+
+
+def _pytest(
+    root: Path, python: str, paths: list[Path], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    config = ["-c", str(root / "pyproject.toml"), "--rootdir", str(root)]
+    return subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *config, *map(str, paths)],
         cwd=root,
-        env=env,
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert " passed" in result.stdout.splitlines()[-1]

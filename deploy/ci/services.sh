@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Provide the services the test suite needs on a Debian/Ubuntu machine: PostgreSQL 15
-# (installed and started when absent or stopped) and Chromium for the UI tests. Source it
-# to get the DAGSTER_POSTGRES_* variables of a role that may create test databases:
+# A lasting PostgreSQL 15 on a Debian/Ubuntu machine (installed and started when absent or
+# stopped), for the benchmarks, a local stack on PostgreSQL, or a test suite that should
+# use this server instead of its own throwaway cluster. Source it to get the
+# DAGSTER_POSTGRES_* variables of a role that may create databases:
 #   source deploy/ci/services.sh
 set -euo pipefail
 
@@ -14,10 +15,6 @@ _apt_install() {
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/15/bin/postgres >/dev/null 2>&1; then
   echo "installing PostgreSQL 15" >&2
   _apt_install postgresql-15
-fi
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Chromium" >&2
-  _apt_install chromium
 fi
 
 if ! pg_lsclusters -h 2>/dev/null | grep -q '^15 \+main'; then

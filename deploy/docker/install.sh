@@ -86,7 +86,7 @@ case "$mode" in
     # Local environments are compiled to bytecode like the images (UV_COMPILE_BYTECODE):
     # where .pyc files cannot be written (PYTHONDONTWRITEBYTECODE, a read-only checkout),
     # every process would otherwise compile Dagster's sources again, 1.5 s per start.
-    --editable) set -- "$@" --compile-bytecode ;;
+    --editable) set -- "$@" --compile-bytecode --group test ;;
     wheels)
         set -- "$@" --no-editable
         # uv rebuilds a local wheel only when its pyproject.toml changes: force it.

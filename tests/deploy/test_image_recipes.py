@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from platform_instance.config import instance_yaml
 from tests.deploy.deploy_support import (
     HOST_DOCKERFILE,
     INSTALL_SCRIPT,
@@ -69,10 +70,11 @@ print("PROBE " + json.dumps(result))
 """
 
 
-# The module of the storage class dagster.yaml names: every image opens the instance.
-INSTANCE_STORAGE = yaml.safe_load((ROOT / "dagster.yaml").read_text())["storage"]["custom"][
-    "module"
-]
+# What the images' instance file holds, and the module of its storage class: every image
+# opens the instance.
+DEPLOYED_INSTANCE = instance_yaml((ROOT / "dagster.yaml").read_text(), postgres=True)
+INSTANCE_STORAGE = yaml.safe_load(DEPLOYED_INSTANCE)["storage"]["custom"]["module"]
+INSTANCE_CONFIG_MODULE = "platform_instance.config"
 
 
 def _uv_pin(stage: Stage) -> str:
@@ -106,8 +108,25 @@ def _copy_into(context_files: list[str], source: str, dest: Path, many: bool) ->
         shutil.copy2(ROOT / rel, target)
 
 
+def _replay_instance_file(words: list[str], image_venv: str | None, workdir: Path, venv: Path):
+    """The RUN that makes the instance file, with the replayed environment's interpreter."""
+    python, flag, module, *args = words
+    assert image_venv, "the instance file is made after the environment is installed"
+    assert python == f"{image_venv}/bin/python", "made by the image's own environment"
+    assert (flag, module) == ("-m", INSTANCE_CONFIG_MODULE), words
+    out = args.index("--out") + 1
+    local = workdir / "_image_root" / args[out].lstrip("/")
+    local.parent.mkdir(parents=True, exist_ok=True)
+    args[out] = str(local)
+    subprocess.run([str(venv / "bin" / "python"), "-m", module, *args], cwd=workdir, check=True)
+    return local
+
+
 def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str, list[str]]:
-    """Run a Dockerfile's build stage here; returns (image venv path, install.sh targets)."""
+    """Run a Dockerfile's build stage here; returns (image venv path, install.sh targets).
+
+    The instance file the stage makes is checked against the deployed instance config.
+    """
     stages = parse_dockerfile(dockerfile)
     build = stages[0]
     assert build.name == "build", f"{dockerfile}: the first stage must be `build`"
@@ -119,6 +138,7 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
     image_workdir: str | None = None
     image_venv: str | None = None
     targets: list[str] = []
+    instance_files: list[Path] = []
     for instruction in build.instructions:
         keyword = instruction.keyword
         if keyword == "ENV":
@@ -143,6 +163,11 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
                 _copy_into(context_files, source, local, many=len(sources) > 1)
         elif keyword == "RUN":
             _, words = instruction.flags_and_words()
+            if INSTANCE_CONFIG_MODULE in words:
+                made = _replay_instance_file(words, image_venv, workdir, venv)
+                assert made.read_text() == DEPLOYED_INSTANCE, f"{dockerfile}: instance file"
+                instance_files.append(made)
+                continue
             if INSTALL_SCRIPT not in words:
                 # Only the installation of uv itself is allowed besides the recipe.
                 assert re.fullmatch(r"pip install --no-cache-dir uv==[\d.]+", instruction.args)
@@ -163,6 +188,7 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
         else:
             raise AssertionError(f"{dockerfile}:{instruction.line}: {keyword} not replayable")
     assert image_venv, f"{dockerfile}: no install step"
+    assert len(instance_files) == 1, f"{dockerfile}: one instance file"
     # The runtime stage takes that environment, at the same path (its scripts point there).
     copies = [i.flags_and_words() for i in stages[-1].all("COPY")]
     assert ({"from": "build"}, [image_venv, image_venv]) in copies

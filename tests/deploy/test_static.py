@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from platform_instance.config import instance_config
 from platform_instance.storage import EVENT_BATCH_SIZE
 from platform_shared.settings import SETTINGS
 from tests.deploy.deploy_support import (
@@ -44,6 +45,8 @@ HELM_USER_DEPLOYMENTS = "deploy/helm/user-deployments"
 WORKFLOWS = ".github/workflows"
 REUSABLE_WORKFLOW = "./.github/workflows/_location.yml"
 K8S_GUIDE = "deploy/kubernetes.md"
+# What every image's DAGSTER_HOME holds: the repository's file with the PostgreSQL storage.
+DEPLOYED_INSTANCE = instance_config((ROOT / "dagster.yaml").read_text(), postgres=True)
 
 CODE_SERVER_PORT = 4000
 # Code servers and the webserver listen on every interface of their container.
@@ -145,6 +148,22 @@ def _dagster_home(stage: Stage) -> str:
     home = stage.env().get("DAGSTER_HOME")
     assert home, "the runtime stage sets no DAGSTER_HOME"
     return home
+
+
+def _assert_instance_file(build: Stage, final: Stage) -> None:
+    """The image's instance file is made in the build stage from the repository's
+    dagster.yaml with the PostgreSQL storage, and lands in the runtime's DAGSTER_HOME."""
+    made = [
+        i.flags_and_words()[1]
+        for i in build.all("RUN")
+        if "platform_instance.config" in i.flags_and_words()[1]
+    ]
+    assert len(made) == 1, "one instance file per image"
+    words = made[0]
+    out = words[words.index("--out") + 1]
+    assert "--postgres" in words
+    assert ({}, ["dagster.yaml"], "dagster.yaml") in _copies(build)
+    assert ({"from": "build"}, [out], f"{_dagster_home(final)}/dagster.yaml") in _copies(final)
 
 
 def _copies(stage: Stage) -> list[tuple[dict[str, str], list[str], str]]:
@@ -313,7 +332,7 @@ def test_location_dockerfile(location: Location) -> None:
     assert not any(s.endswith("/") for s in early), "sources must not be copied before deps"
     # Runtime: the environment only, the instance, the command compose runs, port 4000.
     assert ({"from": "build"}, [calls[0][1]], calls[0][1]) in _copies(final)
-    assert ({}, ["dagster.yaml"], f"{_dagster_home(final)}/dagster.yaml") in _copies(final)
+    _assert_instance_file(build, final)
     assert final.all("EXPOSE")[-1].args == str(CODE_SERVER_PORT)
     assert not final.all("ENTRYPOINT"), "the Helm chart passes its own arguments: no ENTRYPOINT"
     assert final.all("CMD")[-1].json_args() == _service(location.name)["command"]
@@ -326,7 +345,7 @@ def test_host_dockerfile_has_no_user_code() -> None:
     sources = {s for _, srcs, _ in _copies(build) for s in srcs}
     assert not any(s.startswith(("locations/", "shared/")) for s in sources)
     assert ({}, ["workspace.yaml"], "/opt/dagster/app/workspace.yaml") in _copies(final)
-    assert ({}, ["dagster.yaml"], f"{_dagster_home(final)}/dagster.yaml") in _copies(final)
+    _assert_instance_file(build, final)
     assert final.all("EXPOSE")[-1].args == str(WEBSERVER_PORT)
     assert final.all("CMD")[-1].json_args() == _service("webserver")["command"]
 
@@ -476,7 +495,7 @@ def test_helm_user_deployment(location: Location) -> None:
         "name": platform["global"]["postgresqlSecretName"],
         "key": "postgresql-password",
     }
-    assert env_references(load_yaml("dagster.yaml")) <= set(env)
+    assert env_references(DEPLOYED_INSTANCE) <= set(env)
 
 
 def test_helm_platform_release() -> None:
@@ -517,7 +536,7 @@ def test_helm_charts_are_the_version_of_the_dagster_pin() -> None:
 
 
 def test_helm_values_mirror_the_instance_config() -> None:
-    instance = load_yaml("dagster.yaml")
+    instance = DEPLOYED_INSTANCE
     values = load_yaml(HELM_VALUES)
     runs, pools = instance["concurrency"]["runs"], instance["concurrency"]["pools"]
     concurrency = values["concurrency"]
@@ -570,16 +589,17 @@ def test_every_dagster_service_has_the_instance_file() -> None:
     assert set(_instance_services()) == {*HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
     for name in _instance_services():
         service = _service(name)
-        final = _final(parse_dockerfile(service["build"]["dockerfile"]))
+        stages = parse_dockerfile(service["build"]["dockerfile"])
+        final = _final(stages)
         home = _dagster_home(final)
-        assert ({}, ["dagster.yaml"], f"{home}/dagster.yaml") in _copies(final), name
+        _assert_instance_file(stages[0], final)
         assert _environment(service).get("DAGSTER_HOME", home) == home, name
 
 
 @pytest.mark.parametrize("service", ["webserver", "daemon", *(loc.name for loc in LOCATIONS)])
 def test_every_variable_of_the_instance_is_set(service: str) -> None:
     env = _environment(_service(service))
-    for name in sorted(env_references(load_yaml("dagster.yaml"))):
+    for name in sorted(env_references(DEPLOYED_INSTANCE)):
         assert name in env, f"{service}: dagster.yaml reads {name}, which is not set"
         assert _resolved(env[name]), f"{service}: {name} resolves empty"
 

@@ -2,8 +2,10 @@
 
 Code reads settings through :func:`env` (an ``EnvVar`` resolved when a run or a sensor
 tick starts), never at import time, so one built image or environment serves every
-deployment. Launchers fill unset variables from :data:`SETTINGS` with
-:func:`with_defaults`; the README's configuration reference lists the same names.
+deployment. A setting nobody set takes its declared default in the process that declares
+the resource, so stock Dagster tooling needs no configuration; the platform's launchers
+fill the same defaults into the environments they start (:func:`with_defaults`). The
+README's configuration reference lists the same names.
 """
 
 from __future__ import annotations
@@ -56,9 +58,18 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def env(name: str) -> EnvVar:
-    """The ``EnvVar`` for a declared setting (fails fast on a typo)."""
+    """The ``EnvVar`` for a declared setting (fails fast on a typo).
+
+    An unset (or empty) variable is given its declared default in this process's
+    environment: Dagster resolves an ``EnvVar`` with no default of its own, and
+    ``dagster dev``, ``dagster asset materialize``, ``dg dev`` or ``materialize()`` in a
+    notebook must work with nothing set. A value set before, by the deployment or a test,
+    wins, and processes started from this one (run workers) inherit the same values.
+    """
     if name not in _BY_NAME:
         raise KeyError(f"unknown setting {name!r}; declare it in platform_shared.settings")
+    if not os.environ.get(name):
+        os.environ[name] = _BY_NAME[name].default
     return EnvVar(name)
 
 

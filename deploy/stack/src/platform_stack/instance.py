@@ -7,44 +7,24 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
 from dagster import DagsterInstance
 
-POSTGRES_VARS = (
-    "DAGSTER_POSTGRES_USER",
-    "DAGSTER_POSTGRES_PASSWORD",
-    "DAGSTER_POSTGRES_DB",
-    "DAGSTER_POSTGRES_HOST",
-    "DAGSTER_POSTGRES_PORT",
-)
+from platform_instance.config import POSTGRES_VARS, instance_yaml, uses_postgres
 
-
-def uses_postgres(environ: Mapping[str, str]) -> bool:
-    return all(environ.get(v) for v in POSTGRES_VARS)
+__all__ = ["POSTGRES_VARS", "environment", "initialize_storage", "prepare_home", "uses_postgres"]
 
 
 def prepare_home(home: Path, source_config: Path, environ: Mapping[str, str]) -> str:
     """Write ``home/dagster.yaml``; returns the storage kind (``postgres`` or ``sqlite``).
 
-    With every ``DAGSTER_POSTGRES_*`` variable set the repository's file is used as is;
-    otherwise its ``storage`` block is dropped so the instance keeps its runs and event
-    log in SQLite files under ``home`` and everything else stays identical.
+    With every ``DAGSTER_POSTGRES_*`` variable set the instance stores its runs and event
+    log in that server; otherwise in SQLite files under ``home``. Everything else is the
+    repository's file as it is.
     """
     home.mkdir(parents=True, exist_ok=True)
-    text = source_config.read_text()
-    if uses_postgres(environ):
-        kind = "postgres"
-    else:
-        config = yaml.safe_load(text)
-        config.pop("storage", None)
-        text = (
-            "# Generated from the repository's dagster.yaml without its storage block:\n"
-            "# runs and events live in SQLite files in this folder.\n"
-            + yaml.safe_dump(config, sort_keys=False)
-        )
-        kind = "sqlite"
-    (home / "dagster.yaml").write_text(text)
-    return kind
+    postgres = uses_postgres(environ)
+    (home / "dagster.yaml").write_text(instance_yaml(source_config.read_text(), postgres=postgres))
+    return "postgres" if postgres else "sqlite"
 
 
 @contextmanager

@@ -8,9 +8,11 @@ shared files (workspace, compose, Helm workspace, root pyproject) get one entry 
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 from platform_stack.workspace import read_locations
@@ -24,6 +26,11 @@ version = "0.1.0"
 description = "The {name} team's code location."
 requires-python = ">=3.11"
 dependencies = ["platform-shared"]
+
+[dependency-groups]
+# The location's tests run in its own environment (`make test-{name}`), beside nothing
+# of the other locations.
+test = {test_group}
 
 [tool.uv.sources]
 platform-shared = {{ workspace = true }}
@@ -161,7 +168,10 @@ def scaffold(root: Path, name: str) -> list[Path]:
         written.append(path)
 
     package = root / "locations" / name
-    write(package / "pyproject.toml", PYPROJECT.format(name=name))
+    # The test tools as pinned for the other locations.
+    template_project = tomllib.loads((root / "locations" / template / "pyproject.toml").read_text())
+    test_group = json.dumps(template_project["dependency-groups"]["test"])
+    write(package / "pyproject.toml", PYPROJECT.format(name=name, test_group=test_group))
     write(package / "README.md", README.format(name=name))
     write(package / "src" / name / "__init__.py", f'"""The {name} team\'s code location."""\n')
     write(package / "src" / name / "assets.py", ASSETS.format(name=name))
@@ -188,6 +198,17 @@ def scaffold(root: Path, name: str) -> list[Path]:
         workspace.read_text().rstrip("\n") + f"\n  - grpc_server:\n      location_name: {name}\n"
         f"      host: {{env: {upper}_CODE_SERVER_HOST}}\n"
         f"      port: {{env: {upper}_CODE_SERVER_PORT}}\n",
+    )
+
+    dg_file = root / "dg.toml"
+    write(
+        dg_file,
+        _insert_after_last(
+            dg_file.read_text(),
+            r'^    \{ path = "locations/[a-z0-9_]+" \},$',
+            f'\n    {{ path = "locations/{name}" }},',
+            "the projects of dg.toml",
+        ),
     )
 
     compose_file = root / "docker-compose.yml"
