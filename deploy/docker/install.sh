@@ -18,7 +18,8 @@
 #   --deps-only  third-party dependencies only, no workspace member: that layer needs only
 #                uv.lock and the pyproject.toml files, so editing code does not rebuild it.
 #   --editable   workspace members linked to their sources (local development: edits show
-#                on the next code-server reload). Without it they are built as wheels, so
+#                on the next code-server reload), plus a location's `test` dependency
+#                group so its tests run in its own environment. Without it they are built as wheels, so
 #                an image's runtime stage copies the environment alone; those wheels are
 #                rebuilt on every run, so re-running the script always installs the
 #                current sources.
