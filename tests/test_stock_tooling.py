@@ -101,6 +101,46 @@ def test_dagster_asset_materialize_needs_no_variable(newcomer_dir: Path, tmp_pat
     assert not list(newcomer_dir.glob(".tmp_dagster_home_*"))
 
 
+def _rows(warehouse: Path, table: str) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+
+
+def _data_lines(path: Path) -> int:
+    with path.open(newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
+def test_dagster_job_execute_needs_no_variable(newcomer_dir: Path, tmp_path: Path) -> None:
+    dagster = str(ROOT / ".venvs" / "ingestion" / "bin" / "dagster")
+    argv = [dagster, "job", "execute", "-m", "ingestion.definitions", "-j", "reference_data_job"]
+    assert "RUN_SUCCESS" in run(argv, newcomer_dir, tmp_path)
+    landing = newcomer_dir / default("LANDING_DIR")
+    warehouse = newcomer_dir / default("WAREHOUSE_PATH")
+    for table in ("customers", "products"):
+        assert _rows(warehouse, f"ingestion.{table}") == _data_lines(landing / f"{table}.csv")
+
+
+NOTEBOOK_CELL = """
+import dagster as dg
+from ingestion.assets import customers
+from ingestion.definitions import defs
+
+result = dg.materialize([customers], resources=defs.resources)
+(event,) = result.asset_materializations_for_node(customers.node_def.name)
+print("rows", event.metadata["dagster/row_count"].value)
+"""
+
+
+def test_notebook_materialize_needs_no_variable(newcomer_dir: Path, tmp_path: Path) -> None:
+    """What a notebook cell does: import the location's assets and resources, materialize."""
+    python = str(ROOT / ".venvs" / "ingestion" / "bin" / "python")
+    output = run([python, "-c", NOTEBOOK_CELL], newcomer_dir, tmp_path)
+    expected = _data_lines(newcomer_dir / default("LANDING_DIR") / "customers.csv")
+    assert f"rows {expected}" in output
+    assert _rows(newcomer_dir / default("WAREHOUSE_PATH"), "ingestion.customers") == expected
+
+
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's tracked files with its environments linked in, so that what `dg`
@@ -183,3 +223,28 @@ def test_dg_dev_at_the_root_serves_the_three_locations(dg_dev: str, checkout: Pa
     assert len(homes) == 1, homes
     # No storage block: the runs and events of this instance are SQLite files in its home.
     assert (homes[0] / "storage").is_dir()
+
+
+@pytest.mark.system
+@pytest.mark.parametrize("location", LOCATIONS)
+def test_dagster_dev_serves_one_location(location: str, newcomer_dir: Path, tmp_path: Path) -> None:
+    """`dagster dev -m <location>.definitions` from the dev environment, nothing set."""
+    port = free_port()
+    argv = [str(ROOT / ".venv/bin/dagster"), "dev", "-m", f"{location}.definitions"]
+    process = Process(
+        name=f"dagster-dev-{location}",
+        argv=[*argv, "--host", "127.0.0.1", "--port", str(port)],
+        env=clean_env(tmp_path),
+        log_path=tmp_path / "dagster-dev.log",
+    )
+    process.start(cwd=newcomer_dir)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: _locations(url) == {f"{location}.definitions": "LOADED"},
+            240,
+            f"{location} loaded by dagster dev",
+            interval=1.0,
+        )
+    finally:
+        process.stop(timeout=30)
