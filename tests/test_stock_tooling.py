@@ -123,9 +123,9 @@ def test_dagster_job_execute_needs_no_variable(newcomer_dir: Path, tmp_path: Pat
 
 NOTEBOOK_CELL = """
 import dagster as dg
-from ingestion.assets import customers
 from ingestion.definitions import defs
 
+customers = defs.get_assets_def(dg.AssetKey(["ingestion", "customers"]))
 result = dg.materialize([customers], resources=defs.resources)
 (event,) = result.asset_materializations_for_node(customers.node_def.name)
 print("rows", event.metadata["dagster/row_count"].value)
