@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_stack import bench
+import platform_bench as bench
 
 pytestmark = pytest.mark.slow
 

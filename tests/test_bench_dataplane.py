@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_stack import bench
+import platform_bench as bench
 
 # Some twenty process starts; a busy machine can stretch them well past the default.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]

@@ -10,9 +10,9 @@ import dagster as dg
 import pytest
 from dagster._core.test_utils import environ
 
+from platform_bench import dataplane, floor
+from platform_bench.common import Context, Scale
 from platform_instance.storage import EVENT_BATCH_SIZE
-from platform_stack.bench import dataplane, floor
-from platform_stack.bench.common import Context, Scale
 from platform_stack.instance import prepare_home
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterRunStatus
 
-from platform_stack.bench import fanout, latency
-from platform_stack.bench.common import Context, Scale
+from platform_bench import fanout, latency
+from platform_bench.common import Context, Scale
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from platform_stack import bench
-from platform_stack.bench import overhead
-from platform_stack.bench.common import Context
+import platform_bench as bench
+from platform_bench import overhead
+from platform_bench.common import Context
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from functools import partial
 from pathlib import Path
 
@@ -350,3 +351,31 @@ def test_two_steps_creating_a_pool_limit_at_once_do_not_fail(
     assert storage.initialize_concurrency_limit_to_default("contended")
 
     assert storage.get_concurrency_info("contended").slot_count == 1
+
+
+def test_the_postgres_internals_the_storage_relies_on_are_there() -> None:
+    """The overridden and called methods keep their names and parameters."""
+    from platform_instance.dagster_private import CALLED, OVERRIDDEN
+
+    for name, parameters in {**OVERRIDDEN, **CALLED}.items():
+        method = getattr(PostgresEventLogStorage, name, None)
+        assert method is not None, f"PostgresEventLogStorage.{name} is gone"
+        assert tuple(inspect.signature(method).parameters)[1:] == parameters, name
+    # The pooled classes override exactly what the fence lists, nothing unlisted.
+    own = {n for n, v in vars(PooledEventLogStorage).items() if inspect.isfunction(v)}
+    assert own - {"__init__", "_store_together"} == set(OVERRIDDEN)
+
+
+def test_an_untested_dagster_version_is_refused_at_start_up() -> None:
+    import dagster
+
+    from platform_instance.dagster_private import (
+        TESTED_DAGSTER_VERSIONS,
+        UntestedDagsterVersion,
+        require_tested_dagster,
+    )
+
+    assert dagster.__version__ in TESTED_DAGSTER_VERSIONS
+    require_tested_dagster()
+    with pytest.raises(UntestedDagsterVersion, match=r"make upgrade-dagster VERSION=9\.0\.0"):
+        require_tested_dagster("9.0.0")

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetKey,
     AssetRecordsFilter,
     DagsterEventType,
@@ -29,13 +30,13 @@ from dagster import (
     SensorEvaluationContext,
     TimeWindowPartitionsDefinition,
 )
-from dagster._check import CheckError
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
-from dagster._core.storage.tags import (
+
+from platform_shared.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     RUN_KEY_TAG,
     SENSOR_NAME_TAG,
+    CheckError,
 )
 
 

@@ -13,6 +13,9 @@ materialization, planned check rows) with one statement per batch, where the sto
 storage writes some of them one by one or recompiles a statement per batch. The rows
 are the ones the stock paths write (``tests/test_instance.py`` compares them).
 
+The Dagster internals this relies on are named, and the tested versions listed, in
+``platform_instance.dagster_private``; another version is refused at start-up.
+
 Configured in ``dagster.yaml`` as ``storage: custom:`` with this class and the same
 ``postgres_db`` block as ``storage: postgres:``.
 """
@@ -24,15 +27,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
-from dagster import DagsterEventType, EventLogEntry
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationPlanned,
-)
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.event_log import SqlEventLogStorageTable
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
-from dagster._serdes import ConfigurableClassData, serialize_value
+from dagster import DagsterEventType, EventLogEntry, serialize_value
 from dagster_postgres import (
     DagsterPostgresStorage,
     PostgresEventLogStorage,
@@ -45,6 +40,16 @@ from dagster_postgres.utils import (
     pg_url_from_config,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from platform_instance.dagster_private import (
+    AssetCheckEvaluationPlanned,
+    AssetCheckExecutionRecordStatus,
+    AssetCheckExecutionsTable,
+    ConfigurableClassData,
+    DagsterStorage,
+    SqlEventLogStorageTable,
+    require_tested_dagster,
+)
 
 if TYPE_CHECKING:
     from dagster_postgres.auth import PgTokenProvider
@@ -206,6 +211,7 @@ class PooledPostgresStorage(DagsterPostgresStorage):
         inst_data: ConfigurableClassData | None = None,
         token_provider: PgTokenProvider | None = None,
     ) -> None:
+        require_tested_dagster()
         self.postgres_url = postgres_url
         self.should_autocreate_tables = should_autocreate_tables
         self._inst_data = inst_data

@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster._grpc.client import DagsterGrpcClient
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from platform_instance.storage import EVENT_BATCH_SIZE
 from platform_shared.settings import with_defaults
@@ -32,6 +33,7 @@ from platform_stack.instance import initialize_storage, prepare_home
 from platform_stack.workspace import Location, read_locations
 
 HOST = "127.0.0.1"
+GRPC_HEALTH_SERVICE = "DagsterApi"
 
 
 class StartupError(RuntimeError):
@@ -268,11 +270,16 @@ class Topology:
                 pass
         except OSError:
             return False
+        # Dagster's code server answers the standard gRPC health protocol for its service.
+        request = health_pb2.HealthCheckRequest(service=GRPC_HEALTH_SERVICE)
         try:
-            client = DagsterGrpcClient(host=HOST, port=self.port_of(location))
-            return client.health_check_query() == "SERVING"
-        except Exception:
+            with grpc.insecure_channel(f"{HOST}:{self.port_of(location)}") as channel:
+                # The generated stub sets its methods in __init__, out of the type checker's sight.
+                check = health_pb2_grpc.HealthStub(channel).Check  # pyright: ignore[reportAttributeAccessIssue]
+                reply = check(request, timeout=5)
+        except grpc.RpcError:
             return False
+        return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def graphql(self, query: str, variables: Mapping[str, object] | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()

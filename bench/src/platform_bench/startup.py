@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import time
 
-from platform_stack.bench.common import Context, median_seconds, progress, ratio
+from platform_bench.common import Context, median_seconds, progress, ratio
 from platform_stack.instance import prepare_home
 from platform_stack.topology import Process, Topology, free_port, wait_until
 

@@ -5,7 +5,7 @@ days the way a user does from a terminal: ``dagster asset materialize`` from eac
 location's own environment, one ranged run per partitions definition (the assets'
 single-run backfill policy), against a real instance home (PostgreSQL when
 ``DAGSTER_POSTGRES_*`` names a role that may create databases, SQLite otherwise). The
-baseline is :mod:`platform_stack.bench.baseline` over the same files. Both warehouses must
+baseline is :mod:`platform_bench.baseline` over the same files. Both warehouses must
 hold the same rows and revenue, or the figure fails. It runs the whole year and a short
 range, so the orchestration overhead (platform minus baseline) can be compared across
 partition counts, and records the peak resident memory of every run process as figure 6
@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import duckdb
 
-from platform_stack.bench.common import Context, Scale, progress, ratio
+from platform_bench.common import Context, Scale, progress, ratio
 from platform_stack.instance import POSTGRES_VARS, initialize_storage, prepare_home, uses_postgres
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.topology import Topology
@@ -133,7 +133,7 @@ class Bench:
         argv = [
             sys.executable,
             "-m",
-            "platform_stack.bench.baseline",
+            "platform_bench.baseline",
             "--landing",
             str(landing),
             "--warehouse",
@@ -149,8 +149,8 @@ class Bench:
         return Measured(seconds, cpu, rss, [{"step": "baseline", "seconds": round(seconds, 3)}])
 
     def floor(self, first: dt.date, last: dt.date, label: str) -> float:
-        """Seconds of :mod:`platform_stack.bench.floor`'s runs over [first, last]."""
-        argv = [sys.executable, "-m", "platform_stack.bench.floor"]
+        """Seconds of :mod:`platform_bench.floor`'s runs over [first, last]."""
+        argv = [sys.executable, "-m", "platform_bench.floor"]
         argv += ["--first", first.isoformat(), "--last", last.isoformat()]
         log = self.scratch / "floor" / f"{label}.log"
         self.run(argv, log, self.environ)

@@ -12,8 +12,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from platform_stack.bench import concurrency, dataplane, fanout, latency, overhead, startup
-from platform_stack.bench.common import DEFAULT_ROWS, Context, Scale, machine
+from platform_bench import concurrency, dataplane, fanout, latency, overhead, startup
+from platform_bench.common import DEFAULT_ROWS, Context, Scale, machine
 from platform_stack.workspace import read_locations
 
 Figure = Callable[[Context], None]

@@ -1,6 +1,6 @@
 import sys
 
-from platform_stack.bench import main
+from platform_bench import main
 
 # Guarded: a figure that spawns processes (multiprocess executor) re-imports this module.
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ partitions definitions, assets and checks per run) with trivial bodies and no me
 against the instance named by ``DAGSTER_HOME``. Figure 1 runs it over its short range and
 over the year: what the platform's overhead grows by beyond this floor is its own.
 
-``python -m platform_stack.bench.floor --first 2025-01-01 --last 2025-12-31`` prints
+``python -m platform_bench.floor --first 2025-01-01 --last 2025-12-31`` prints
 ``{"seconds": ...}``, the time of the runs alone (imports and instance excluded).
 """
 

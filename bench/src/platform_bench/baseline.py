@@ -7,7 +7,7 @@ transformation and analytics tables, the enriched-sales checks and the exports a
 with the same SQL as the locations. Run as a script so the benchmark can time it and read
 its peak memory like any other process::
 
-    python -m platform_stack.bench.baseline --landing L --warehouse W --exports E \\
+    python -m platform_bench.baseline --landing L --warehouse W --exports E \\
         --first 2025-01-01 --last 2025-12-31
 """
 

@@ -28,9 +28,9 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
+from platform_bench.common import Context, Scale, progress, ratio
+from platform_bench.overhead import postgres_database
 from platform_shared.settings import with_defaults
-from platform_stack.bench.common import Context, Scale, progress, ratio
-from platform_stack.bench.overhead import postgres_database
 from platform_stack.instance import environment, initialize_storage, prepare_home
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.workspace import read_locations

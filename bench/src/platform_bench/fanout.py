@@ -1,6 +1,6 @@
 """Figure 3, fan-out: a year of daily files lands at once; how many runs does it cost?
 
-On the real topology with PostgreSQL (see :mod:`platform_stack.bench.latency`), the
+On the real topology with PostgreSQL (see :mod:`platform_bench.latency`), the
 reference files are loaded first, then the orders and sales files of every day are
 dropped into the landing folder together. The figure counts, from the run records, the
 runs each location creates until the analytics refresh that covers every day has
@@ -17,10 +17,9 @@ import time
 from collections import Counter
 
 from dagster import DagsterRunStatus
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG as PARENT_RUN_TAG
 
-from platform_stack.bench.common import Context, progress
-from platform_stack.bench.latency import (
+from platform_bench.common import Context, progress
+from platform_bench.latency import (
     ANALYTICS_JOB,
     CUSTOMERS,
     ENRICHED_SALES,
@@ -32,6 +31,7 @@ from platform_stack.bench.latency import (
     wait_for,
     wait_quiet,
 )
+from platform_shared.dagster_private import PARENT_RUN_ID_TAG as PARENT_RUN_TAG
 
 # A handful per location: what "bounded" means in the report.
 TARGET_RUNS_PER_LOCATION = 10

@@ -48,7 +48,7 @@ from dagster import (
 )
 from psycopg2 import sql
 
-from platform_stack.bench.common import Context, median_seconds, progress, timed
+from platform_bench.common import Context, median_seconds, progress, timed
 from platform_stack.instance import POSTGRES_VARS, environment, prepare_home
 
 ASSETS = 50
@@ -156,7 +156,7 @@ def samples_in_child(n: int, executor: str, repeat: int, out: str) -> None:
     """Measure in a process whose main module is not the benchmark's.
 
     The multiprocess executor spawns its step processes, and a spawned process imports
-    the parent's main module again: ``python -m platform_stack.bench`` would start the
+    the parent's main module again: ``python -m platform_bench`` would start the
     whole benchmark in every step. A ``python -c`` parent has no main module to import.
     """
     with DagsterInstance.get() as instance:
@@ -167,7 +167,7 @@ def samples_in_child(n: int, executor: str, repeat: int, out: str) -> None:
 def _child_samples(context: Context, home: Path, n: int, executor: str) -> list[float]:
     out = home.parent / f"{executor}-samples.json"
     code = (
-        "from platform_stack.bench.overhead import samples_in_child; "
+        "from platform_bench.overhead import samples_in_child; "
         f"samples_in_child({n}, {executor!r}, {context.repeat}, {str(out)!r})"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=home.parent)

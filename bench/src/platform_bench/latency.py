@@ -41,10 +41,10 @@ from dagster import (
     RunRecord,
     RunsFilter,
 )
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG
 
+from platform_bench.common import Context, percentile, progress
+from platform_shared.dagster_private import PARENT_RUN_ID_TAG
 from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
-from platform_stack.bench.common import Context, percentile, progress
 from platform_stack.instance import POSTGRES_VARS
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.topology import Topology, free_port

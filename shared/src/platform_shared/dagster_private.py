@@ -1,0 +1,39 @@
+"""The private Dagster names the shared library and the locations rely on, and only here.
+
+Dagster has no public name for any of these. Each one is pinned by
+``shared/tests/test_dagster_private.py``: an upgrade that renames, moves or changes one
+fails that named test instead of a sensor or a run in production. Import them from here,
+never from ``dagster._*`` directly.
+
+- The run tags below are stored with every run: the sensors read them back to find what
+  they requested earlier (``RUN_KEY_TAG``, ``SENSOR_NAME_TAG``), the range tags are how a
+  run asks for a partition range (the daemon and ``execute_in_process`` read them), and
+  ``PARENT_RUN_ID_TAG`` marks a retry.
+- ``CheckError`` is what ``SensorEvaluationContext.sensor_name`` raises when a sensor is
+  evaluated without a name (``build_sensor_context()`` in a test).
+- ``DbIOManager``, ``DbTypeHandler`` and ``TableSlice`` are the machinery under
+  dagster-duckdb's IO manager; the transformation location builds one with its own
+  database client (one transaction per store).
+"""
+
+from dagster._check import CheckError
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARENT_RUN_ID_TAG,
+    RUN_KEY_TAG,
+    SENSOR_NAME_TAG,
+)
+
+__all__ = [
+    "ASSET_PARTITION_RANGE_END_TAG",
+    "ASSET_PARTITION_RANGE_START_TAG",
+    "PARENT_RUN_ID_TAG",
+    "RUN_KEY_TAG",
+    "SENSOR_NAME_TAG",
+    "CheckError",
+    "DbIOManager",
+    "DbTypeHandler",
+    "TableSlice",
+]

@@ -1,0 +1,65 @@
+"""Pins of the private Dagster names in ``platform_shared.dagster_private``.
+
+Each test states the behaviour the platform relies on. After a Dagster upgrade a failure
+here names the symbol that moved or changed (``make upgrade-dagster`` runs these first).
+"""
+
+import inspect
+
+import dagster as dg
+import pytest
+
+from platform_shared import dagster_private as private
+
+
+def test_run_tags_keep_their_stored_values() -> None:
+    # Stored with every run: a changed value would make the sensors lose their history.
+    assert private.RUN_KEY_TAG == "dagster/run_key"
+    assert private.SENSOR_NAME_TAG == "dagster/sensor_name"
+    assert private.PARENT_RUN_ID_TAG == "dagster/parent_run_id"
+    assert private.ASSET_PARTITION_RANGE_START_TAG == "dagster/asset_partition_range_start"
+    assert private.ASSET_PARTITION_RANGE_END_TAG == "dagster/asset_partition_range_end"
+
+
+def test_range_tags_make_a_run_over_the_range() -> None:
+    days = dg.DailyPartitionsDefinition(start_date="2025-01-01")
+    seen: list[str] = []
+
+    @dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
+    def daily(context: dg.AssetExecutionContext) -> None:
+        seen.extend(context.partition_keys)
+
+    job = dg.define_asset_job("ranged", selection=[daily], partitions_def=days)
+    resolved = dg.Definitions(assets=[daily], jobs=[job]).resolve_job_def("ranged")
+    tags = {
+        private.ASSET_PARTITION_RANGE_START_TAG: "2025-01-02",
+        private.ASSET_PARTITION_RANGE_END_TAG: "2025-01-04",
+    }
+    assert resolved.execute_in_process(tags=tags).success
+    assert seen == ["2025-01-02", "2025-01-03", "2025-01-04"]
+
+
+def test_a_nameless_sensor_context_raises_check_error() -> None:
+    context = dg.build_sensor_context()
+    with pytest.raises(private.CheckError):
+        _ = context.sensor_name
+    with pytest.raises(dg.DagsterInvariantViolationError):
+        _ = context.instance
+
+
+def test_db_io_manager_takes_the_arguments_the_transformation_location_passes() -> None:
+    parameters = set(inspect.signature(private.DbIOManager.__init__).parameters)
+    assert {
+        "type_handlers",
+        "db_client",
+        "database",
+        "schema",
+        "default_load_type",
+        "io_manager_name",
+    } <= parameters
+    for method in ("handle_output", "load_input"):
+        assert callable(getattr(private.DbIOManager, method))
+    fields = set(inspect.signature(private.TableSlice).parameters)
+    assert {"table", "schema", "partition_dimensions", "columns"} <= fields
+    for method in ("handle_output", "load_input", "supported_types"):
+        assert hasattr(private.DbTypeHandler, method)
