@@ -11,14 +11,11 @@ import duckdb
 import pytest
 from PIL import Image
 
-from analytics.assets import (
-    DAILY_REVENUE_REPORT,
-    ReportConfig,
-    customer_lifetime_value,
-    daily_revenue_report,
-    sales_summary,
-    top_products,
-)
+from analytics.defs.customers.customer_lifetime_value import customer_lifetime_value
+from analytics.defs.reports.daily_revenue_report import ReportConfig, daily_revenue_report
+from analytics.defs.sales.sales_summary import sales_summary
+from analytics.defs.sales.top_products import top_products
+from analytics.tables import DAILY_REVENUE_REPORT
 from platform_shared.validation import UnsafeInputError
 
 D = Decimal
@@ -308,7 +305,7 @@ def test_report_window():
 
 
 def test_published_assets_declare_pool_group_and_tags():
-    from analytics.assets import PUBLISHED_ASSETS
+    from analytics.published import PUBLISHED_ASSETS
 
     for asset in PUBLISHED_ASSETS:
         assert asset.key.path[0] == "analytics"

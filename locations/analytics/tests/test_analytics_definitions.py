@@ -1,19 +1,17 @@
 """The location's definitions: jobs, schedules, freshness, lineage and a real job run."""
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.freshness import CronFreshnessPolicy, TimeWindowFreshnessPolicy
-from dagster._core.definitions.schedule_definition import ScheduleExecutionData
 
-from analytics import schedules
 from analytics.definitions import defs
-from analytics.external import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
+from analytics.defs import schedules
+from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
 from platform_shared.partitions import daily_partitions, date_region_partitions
 from platform_shared.settings import current, default
 
@@ -85,9 +83,18 @@ def test_default_running_schedules_are_listed():
 UPSTREAM = (ENRICHED_SALES, REGIONAL_DAILY_SALES, CUSTOMER_ORDERS)
 
 
+class Evaluation(Protocol):
+    """What these tests read of an evaluated tick (Dagster exports no name for its type)."""
+
+    @property
+    def run_requests(self) -> Sequence[dg.RunRequest] | None: ...
+    @property
+    def skip_message(self) -> str | None: ...
+
+
 def _tick(
     schedule: dg.ScheduleDefinition, tick: dt.datetime, built: tuple[dg.AssetKey, ...] = UPSTREAM
-) -> ScheduleExecutionData:
+) -> Evaluation:
     """Evaluate ``schedule`` at ``tick`` on an instance where only ``built`` were ever
     materialized upstream."""
     with dg.instance_for_test() as instance:
@@ -184,19 +191,23 @@ def test_published_assets_have_current_freshness_policies():
     policies = {
         key: graph.get(key).freshness_policy for key in (SALES_SUMMARY, TOP_PRODUCTS, CLV, REPORT)
     }
-    assert policies[SALES_SUMMARY] == CronFreshnessPolicy(
+    assert policies[SALES_SUMMARY] == dg.FreshnessPolicy.cron(
         deadline_cron="0 9 * * 1-5",
         lower_bound_delta=dt.timedelta(hours=24),
         timezone=current("PLATFORM_TIMEZONE"),
     )
-    assert policies[TOP_PRODUCTS] == TimeWindowFreshnessPolicy.from_timedeltas(
+    assert policies[TOP_PRODUCTS] == dg.FreshnessPolicy.time_window(
         fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26)
     )
+    # The class `FreshnessPolicy.cron` returns; Dagster exports it under no public name.
+    cron_policy = type(
+        dg.FreshnessPolicy.cron("0 0 * * *", lower_bound_delta=dt.timedelta(hours=1))
+    )
     weekly, nightly = policies[CLV], policies[REPORT]
-    assert isinstance(weekly, CronFreshnessPolicy)
+    assert isinstance(weekly, cron_policy)
     assert weekly.deadline_cron == "0 10 * * 1"
     assert weekly.lower_bound_delta == dt.timedelta(hours=24)
-    assert isinstance(nightly, CronFreshnessPolicy)
+    assert isinstance(nightly, cron_policy)
     assert nightly.deadline_cron == "30 3 * * *"
     assert nightly.lower_bound_delta == dt.timedelta(hours=1)
     for key in policies:

@@ -1,14 +1,15 @@
 """The upstream sensor turns bursts of transformation materializations into one refresh."""
 
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
 import dagster as dg
 import pytest
-from dagster._core.definitions.sensor_definition import SensorExecutionData
-from dagster._core.events import StepMaterializationData
-from dagster._core.test_utils import create_run_for_test
 
-from analytics.assets import CUSTOMER_LIFETIME_VALUE
-from analytics.external import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
-from analytics.sensors import transformation_updates_sensor
+from analytics.defs.sensors.transformation_updates import transformation_updates_sensor
+from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
+from analytics.tables import CUSTOMER_LIFETIME_VALUE
 from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
 
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
@@ -20,17 +21,51 @@ def instance():
         yield instance
 
 
-def tick(instance: dg.DagsterInstance, cursor: str | None) -> SensorExecutionData:
+class Evaluation(Protocol):
+    """What these tests read of an evaluated tick (Dagster exports no name for its type)."""
+
+    @property
+    def run_requests(self) -> Sequence[dg.RunRequest] | None: ...
+    @property
+    def skip_message(self) -> str | None: ...
+    @property
+    def cursor(self) -> str | None: ...
+
+
+def tick(instance: dg.DagsterInstance, cursor: str | None) -> Evaluation:
     context = dg.build_sensor_context(instance=instance, cursor=cursor)
     return transformation_updates_sensor.evaluate_tick(context)
 
 
-def requests(data: SensorExecutionData) -> list[dg.RunRequest]:
+def requests(data: Evaluation) -> list[dg.RunRequest]:
     return list(data.run_requests or [])
 
 
 def report(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> None:
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
+
+
+def report_in_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, key: dg.AssetKey, partition: str
+) -> None:
+    """Record a materialization of ``key`` as written by ``run``."""
+    # Dagster exports no constructor for a materialization event's data: take the data of
+    # one reported on a scratch instance.
+    with dg.DagsterInstance.ephemeral() as scratch:
+        scratch.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=key, partition=partition)
+        )
+        [record] = scratch.fetch_materializations(key, limit=1).records
+    template = record.event_log_entry.dagster_event
+    assert template is not None
+    instance.report_dagster_event(
+        dg.DagsterEvent(
+            event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+            job_name=run.job_name,
+            event_specific_data=template.event_specific_data,
+        ),
+        run_id=run.run_id,
+    )
 
 
 def report_burst(instance: dg.DagsterInstance) -> None:
@@ -102,19 +137,14 @@ def test_materializations_of_a_run_failing_a_blocking_check_are_not_consumed(ins
 
 
 def test_waits_for_upstream_runs_to_finish(instance):
-    run = create_run_for_test(
-        instance, job_name="transformation_job", status=dg.DagsterRunStatus.STARTED
+    run = instance.add_run(
+        dg.DagsterRun(
+            job_name="transformation_job",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.STARTED,
+        )
     )
-    instance.report_dagster_event(
-        dg.DagsterEvent(
-            event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
-            job_name=run.job_name,
-            event_specific_data=StepMaterializationData(
-                dg.AssetMaterialization(asset_key=ENRICHED_SALES, partition="2024-03-01")
-            ),
-        ),
-        run_id=run.run_id,
-    )
+    report_in_run(instance, run, ENRICHED_SALES, "2024-03-01")
     waiting = tick(instance, None)
     assert waiting.run_requests == []
     assert waiting.skip_message

@@ -5,15 +5,19 @@ import dagster as dg
 from platform_shared.partitions import daily_partitions, date_region_partitions
 from platform_shared.resources import WAREHOUSE_POOL
 from transformation.definitions import defs
-from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES, UPSTREAM_KEYS
+from transformation.defs.sensors.customers import customer_snapshot_sensor
 from transformation.keys import (
     CUSTOMER_EMAILS,
     CUSTOMER_ORDERS,
+    CUSTOMERS,
     DAILY_SALES,
     ENRICHED_SALES,
+    ORDERS,
+    PRODUCTS,
     REGIONAL_DAILY_SALES,
+    SALES,
+    UPSTREAM_KEYS,
 )
-from transformation.sensors import customer_snapshot_sensor
 
 OWN_KEYS = {CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES, DAILY_SALES, REGIONAL_DAILY_SALES}
 

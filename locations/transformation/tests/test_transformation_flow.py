@@ -4,21 +4,17 @@ sales models into regional sales, and a failed check stops the flow."""
 from decimal import Decimal
 
 import dagster as dg
+from dagster import DagsterRun, DagsterRunStatus
 from dagster._core.definitions.sensor_definition import SensorExecutionData
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
-import transformation.assets as assets_module
+import transformation.defs.sales.batch as batch_module
 from platform_shared.cross_location import range_tags
-from transformation.assets import SALES_BATCH_TAG
 from transformation.definitions import defs
-from transformation.external import CUSTOMERS, PRODUCTS, SALES
-from transformation.keys import REGIONAL_DAILY_SALES
-from transformation.sensors import (
-    customer_snapshot_sensor,
-    regional_sales_sensor,
-    sales_models_sensor,
-)
+from transformation.defs.sales.batch import SALES_BATCH_TAG
+from transformation.defs.sensors.customers import customer_snapshot_sensor
+from transformation.defs.sensors.sales import regional_sales_sensor, sales_models_sensor
+from transformation.keys import CUSTOMERS, PRODUCTS, REGIONAL_DAILY_SALES, SALES
 
 DAYS = ("2025-01-01", "2025-01-02", "2025-01-03")
 
@@ -128,7 +124,7 @@ def test_a_regional_run_gives_up_on_a_sales_models_run_that_never_ends(
             tags={SALES_BATCH_TAG: "sales_models:stuck:1"},
         )
     )
-    monkeypatch.setattr(assets_module, "SIBLING_TIMEOUT_SECONDS", 0)
+    monkeypatch.setattr(batch_module, "SIBLING_TIMEOUT_SECONDS", 0)
 
     result = _regional_run(instance, "sales_models:stuck:1")
 

@@ -9,30 +9,31 @@ import datetime as dt
 
 import dagster as dg
 import pytest
+from dagster import DagsterEvent, DagsterEventType, DagsterRun, DagsterRunStatus
 from dagster._core.definitions.sensor_definition import SensorExecutionData
-from dagster._core.events import (
-    AssetMaterializationPlannedData,
-    DagsterEvent,
-    DagsterEventType,
-    StepMaterializationData,
-)
-from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG, SENSOR_NAME_TAG
+from dagster._core.events import AssetMaterializationPlannedData, StepMaterializationData
 from dagster._core.utils import make_new_run_id
 
-import transformation.sensors as sensors_module
+import transformation.defs.sensors.sales as sensors_module
 from platform_shared.cross_location import range_tags, run_key
+from platform_shared.dagster_private import PARENT_RUN_ID_TAG, SENSOR_NAME_TAG
 from platform_shared.partitions import daily_partitions
-from transformation.assets import SALES_BATCH_TAG
 from transformation.definitions import defs
-from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES
-from transformation.keys import CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES
-from transformation.sensors import (
+from transformation.defs.sales.batch import SALES_BATCH_TAG
+from transformation.defs.sensors.customers import customer_snapshot_sensor, order_history_sensor
+from transformation.defs.sensors.sales import (
     RANGES_PER_TICK,
-    customer_snapshot_sensor,
-    order_history_sensor,
     regional_sales_sensor,
     sales_models_sensor,
+)
+from transformation.keys import (
+    CUSTOMER_EMAILS,
+    CUSTOMER_ORDERS,
+    CUSTOMERS,
+    ENRICHED_SALES,
+    ORDERS,
+    PRODUCTS,
+    SALES,
 )
 
 

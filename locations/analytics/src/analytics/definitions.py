@@ -2,20 +2,11 @@
 
 import dagster as dg
 
-from analytics.assets import PUBLISHED_ASSETS
-from analytics.external import UPSTREAM_SPECS
-from analytics.jobs import JOBS
-from analytics.resources import platform_links
-from analytics.schedules import SCHEDULES
-from analytics.sensors import transformation_updates_sensor
-from platform_shared.resources import export_folder, warehouse
-from platform_shared.run_health import orphaned_runs_sensor
+from analytics import defs as defs_package
+from analytics.resources import RESOURCES
+from platform_shared.defs_folder import load_defs_folder
 
-defs = dg.Definitions(
-    assets=[*UPSTREAM_SPECS, *PUBLISHED_ASSETS],
-    jobs=list(JOBS),
-    schedules=list(SCHEDULES),
-    sensors=[transformation_updates_sensor, orphaned_runs_sensor("analytics")],
-    resources={"warehouse": warehouse(), "exports": export_folder(), "links": platform_links()},
-    executor=dg.in_process_executor,
+defs = dg.Definitions.merge(
+    load_defs_folder(defs_package),
+    dg.Definitions(resources=RESOURCES, executor=dg.in_process_executor),
 )

@@ -1,7 +1,7 @@
 """Rebuilding published tables and writing export files.
 
-Each published table is rebuilt whole from two SQL files under ``sql/``:
-``<table>.create.sql`` (the typed columns, ``CREATE OR REPLACE``) and
+Each published table is rebuilt whole from two SQL files beside the asset module that
+publishes it: ``<table>.create.sql`` (the typed columns, ``CREATE OR REPLACE``) and
 ``<table>.insert.sql`` (``INSERT ... BY NAME SELECT`` from transformation's tables).
 Run inside one transaction, the pair is idempotent and readers see either the old or the
 new table, never a half-written one.
@@ -14,28 +14,43 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
+import dagster as dg
 import duckdb
 
-SCHEMA = "analytics"
+from analytics.resources import PlatformLinks
+from analytics.tables import SCHEMA
 
 _COPY_OPTIONS = {"csv": "FORMAT csv, HEADER", "parquet": "FORMAT parquet"}
 
 
 @cache
-def sql(name: str) -> str:
-    """The text of ``sql/<name>.sql`` shipped inside the package."""
-    return files("analytics").joinpath("sql", f"{name}.sql").read_text("utf-8")
+def sql(path: Path) -> str:
+    """The text of a SQL file shipped inside the package."""
+    return path.read_text("utf-8")
 
 
-def rebuild_table(conn: duckdb.DuckDBPyConnection, table: str, params: Sequence[Any] = ()) -> None:
-    """Recreate ``analytics.<table>`` and fill it; call inside a transaction."""
+def rebuild_table(
+    conn: duckdb.DuckDBPyConnection, folder: Path, table: str, params: Sequence[Any] = ()
+) -> None:
+    """Recreate ``analytics.<table>`` from its SQL files in ``folder`` and fill it; call
+    inside a transaction."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    conn.execute(sql(f"{table}.create"))
-    conn.execute(sql(f"{table}.insert"), list(params))
+    conn.execute(sql(folder / f"{table}.create.sql"))
+    conn.execute(sql(folder / f"{table}.insert.sql"), list(params))
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> Any:
+    """The first column of the first row of ``query``, ``None`` without a row."""
+    row = conn.execute(query, params or []).fetchone()
+    return row[0] if row else None
+
+
+def asset_page(links: PlatformLinks, key: dg.AssetKey) -> dict[str, Any]:
+    """The ``asset_url`` metadata entry every published table reports."""
+    return {"asset_url": dg.MetadataValue.url(links.asset_url(key))}
 
 
 def export_query(

@@ -1,4 +1,5 @@
-"""Resources owned by the analytics location."""
+"""The analytics location's resources: its own links into the UI, and every resource its
+runs get."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from urllib.parse import quote
 
 import dagster as dg
 
+from platform_shared.resources import export_folder, warehouse
 from platform_shared.settings import env
 
 
@@ -25,3 +27,7 @@ class PlatformLinks(dg.ConfigurableResource):
 
 def platform_links() -> PlatformLinks:
     return PlatformLinks(webserver_url=env("DAGSTER_WEBSERVER_URL"))
+
+
+# Built when the code server loads; each one reads its settings when a run starts.
+RESOURCES = {"warehouse": warehouse(), "exports": export_folder(), "links": platform_links()}

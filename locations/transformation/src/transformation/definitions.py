@@ -2,24 +2,12 @@
 
 import dagster as dg
 
-from platform_shared.resources import warehouse
-from platform_shared.run_health import orphaned_runs_sensor
-from transformation.assets import ASSETS
-from transformation.external import UPSTREAM_SPECS
-from transformation.io_managers import warehouse_io_manager
-from transformation.jobs import JOBS
-from transformation.sensors import SENSORS
+from platform_shared.defs_folder import load_defs_folder
+from transformation import defs as defs_package
+from transformation.resources import RESOURCES
 
-defs = dg.Definitions(
-    # Ingestion's tables come first as external specs: not materializable here.
-    assets=[*UPSTREAM_SPECS, *ASSETS],
-    jobs=JOBS,
-    sensors=[*SENSORS, orphaned_runs_sensor("transformation")],
-    resources={
-        "warehouse": warehouse(),
-        # DataFrames (customer_emails, and the snapshot it reads) live in the warehouse.
-        "io_manager": warehouse_io_manager(),
-    },
+defs = dg.Definitions.merge(
+    load_defs_folder(defs_package),
     # Run start-up dominates run cost on small hosts: every step runs in the run's process.
-    executor=dg.in_process_executor,
+    dg.Definitions(resources=RESOURCES, executor=dg.in_process_executor),
 )

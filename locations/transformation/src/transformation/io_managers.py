@@ -19,9 +19,9 @@ from typing import Any
 
 import duckdb
 from dagster import InputContext, IOManager, OutputContext
-from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
 
+from platform_shared.dagster_private import DbIOManager, DbTypeHandler, TableSlice
 from platform_shared.resources import WarehouseResource
 from platform_shared.settings import env
 

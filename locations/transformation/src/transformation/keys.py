@@ -1,4 +1,5 @@
-"""Keys of this location's assets, importable without building the assets."""
+"""Keys of this location's assets and of the ingestion assets it reads, importable without
+building any definition."""
 
 from __future__ import annotations
 
@@ -15,3 +16,13 @@ REGIONAL_DAILY_SALES = asset_key(LOCATION, "regional_daily_sales")
 CUSTOMER_GROUP = group_name(LOCATION, "customers")
 SALES_GROUP = group_name(LOCATION, "sales")
 OWNERS = [f"team:{LOCATION}"]
+
+# Ingestion's tables, known here by key only (declared in ``defs/upstream.py``).
+UPSTREAM_LOCATION = "ingestion"
+
+CUSTOMERS = asset_key(UPSTREAM_LOCATION, "customers")
+PRODUCTS = asset_key(UPSTREAM_LOCATION, "products")
+ORDERS = asset_key(UPSTREAM_LOCATION, "orders")
+SALES = asset_key(UPSTREAM_LOCATION, "sales")
+
+UPSTREAM_KEYS = (CUSTOMERS, PRODUCTS, ORDERS, SALES)

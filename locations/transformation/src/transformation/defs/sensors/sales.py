@@ -1,20 +1,5 @@
-"""Sensors that keep this location's models in step with the ingestion location.
-
-They know ingestion's assets by key only and read its materializations from the instance
-(shared by every location). Partition sensors batch what arrived since their last tick
-into a few contiguous ranges (a year-long backfill upstream becomes at most
-``RANGES_PER_TICK`` runs, not one run per day) and skip events whose run failed a
-blocking check; each request's run key names the events it answers, so the daemon
-launches it exactly once even if a tick is evaluated twice.
-
-Intervals: the daily sales sensors are on the path from a landing file to analytics, so
-they tick on every pass of the sensor daemon (a tick is a few indexed event-log reads).
-A burst of loads still becomes one rebuild: while the run that last planned to write the
-watched key is queued or running, a tick holds what arrived (cursor unmoved) for up to
-``MAX_HOLD_SECONDS``, then answers everything at once. Customer snapshots change a few
-times a day and order history feeds a full-table rebuild, so those sensors tick less
-often.
-"""
+"""The sales sensors: ingestion's sale loads -> sales models (with their regional run), and
+enriched_sales rebuilt any other way -> regional_daily_sales."""
 
 from __future__ import annotations
 
@@ -22,43 +7,25 @@ import dataclasses
 import time
 
 import dagster as dg
-from dagster._core.storage.tags import (
+
+from platform_shared.cross_location import range_tags, recover_cursor, runs_still_writing
+from platform_shared.dagster_private import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARENT_RUN_ID_TAG,
 )
-
-from platform_shared.cross_location import (
-    range_tags,
-    recover_cursor,
-    run_key,
-    runs_failing_blocking_checks,
-    runs_still_writing,
-)
 from platform_shared.partitions import daily_partitions, date_region_key, region_partitions
 from platform_shared.sensor_timing import EVERY_DAEMON_PASS
-from transformation.assets import SALES_BATCH_TAG
-from transformation.external import CUSTOMERS, ORDERS, PRODUCTS, SALES
-from transformation.jobs import customer_models_job, regional_sales_job, sales_models_job
-from transformation.keys import CUSTOMER_EMAILS, CUSTOMER_ORDERS, ENRICHED_SALES
-from transformation.triggers import UpstreamBatch, range_requests, read_batch
+from transformation.defs import jobs
+from transformation.defs.sales.batch import SALES_BATCH_TAG
+from transformation.defs.sensors.common import RUNNING, never_loaded, result
+from transformation.defs.sensors.triggers import UpstreamBatch, range_requests, read_batch
+from transformation.keys import CUSTOMERS, ENRICHED_SALES, PRODUCTS, SALES
 
 RANGES_PER_TICK = 4
 SALES_INTERVAL_SECONDS = EVERY_DAEMON_PASS
 # Bounds the wait for a stream of loads that never pauses; a burst lasts seconds.
 MAX_HOLD_SECONDS = 60
-CUSTOMER_SNAPSHOT_INTERVAL_SECONDS = 30
-ORDER_HISTORY_INTERVAL_SECONDS = 60
-
-RUNNING = dg.DefaultSensorStatus.RUNNING
-
-
-def _never_loaded(instance: dg.DagsterInstance, *keys: dg.AssetKey) -> list[str]:
-    return [
-        key.to_user_string()
-        for key in keys
-        if instance.get_latest_materialization_event(key) is None
-    ]
 
 
 def _hold_for_writers(
@@ -77,14 +44,8 @@ def _hold_for_writers(
     )
 
 
-def _result(requests: list[dg.RunRequest], cursor: str, idle: str) -> dg.SensorResult:
-    if requests:
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
-    return dg.SensorResult(skip_reason=idle, cursor=cursor)
-
-
 @dg.sensor(
-    jobs=[sales_models_job, regional_sales_job],
+    jobs=[jobs.sales_models_job, jobs.regional_sales_job],
     minimum_interval_seconds=SALES_INTERVAL_SECONDS,
     default_status=RUNNING,
     description=(
@@ -96,7 +57,7 @@ def _result(requests: list[dg.RunRequest], cursor: str, idle: str) -> dg.SensorR
 def sales_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     # Sale lines are joined with both snapshots; until each has loaded once, wait with the
     # cursor unmoved rather than build lines without product or region.
-    missing = _never_loaded(context.instance, CUSTOMERS, PRODUCTS)
+    missing = never_loaded(context.instance, CUSTOMERS, PRODUCTS)
     if missing:
         return dg.SkipReason(f"Waiting for a first load of {', '.join(missing)}")
     batch = read_batch(context.instance, [SALES], recover_cursor(context, [SALES]))
@@ -105,7 +66,7 @@ def sales_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
         return hold
     requests = range_requests(
         batch,
-        job_name=sales_models_job.name,
+        job_name=jobs.sales_models_job.name,
         prefix="sales_models",
         partitions_def=daily_partitions,
         max_ranges=RANGES_PER_TICK,
@@ -116,7 +77,7 @@ def sales_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
             f"Not rebuilding {len(batch.blocked)} day(s) whose sales load failed a blocking "
             f"check: {', '.join(sorted(batch.blocked))}"
         )
-    return _result(requests, batch.cursor, "No new usable sales partitions")
+    return result(requests, batch.cursor, "No new usable sales partitions")
 
 
 def _with_regional(request: dg.RunRequest) -> list[dg.RunRequest]:
@@ -137,7 +98,7 @@ def _with_regional(request: dg.RunRequest) -> list[dg.RunRequest]:
         request.with_replaced_attrs(tags={**request.tags, **batch}),
         dg.RunRequest(
             run_key=f"regional_sales:{answered}",
-            job_name=regional_sales_job.name,
+            job_name=jobs.regional_sales_job.name,
             tags={**_date_region_range_tags(days), **batch},
         ),
     ]
@@ -177,7 +138,7 @@ def _date_region_range_tags(days: dg.PartitionKeyRange) -> dict[str, str]:
 
 
 @dg.sensor(
-    job=regional_sales_job,
+    job=jobs.regional_sales_job,
     minimum_interval_seconds=SALES_INTERVAL_SECONDS,
     default_status=RUNNING,
     description=(
@@ -201,77 +162,10 @@ def regional_sales_sensor(
         return hold
     requests = range_requests(
         batch,
-        job_name=regional_sales_job.name,
+        job_name=jobs.regional_sales_job.name,
         prefix="regional_sales",
         partitions_def=daily_partitions,
         max_ranges=RANGES_PER_TICK,
         tags_for=_date_region_range_tags,
     )
-    return _result(requests, batch.cursor, "No new usable enriched_sales partitions")
-
-
-@dg.asset_sensor(
-    asset_key=CUSTOMERS,
-    job=customer_models_job,
-    minimum_interval_seconds=CUSTOMER_SNAPSHOT_INTERVAL_SECONDS,
-    default_status=RUNNING,
-    description="Rebuilds the customer models when ingestion loads a new customer snapshot.",
-)
-def customer_snapshot_sensor(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
-) -> dg.RunRequest | dg.SkipReason:
-    """An asset sensor fits a snapshot: only the newest load matters, and that is the one
-    event it hands over per tick (older unseen loads are superseded).
-
-    It moves its cursor itself once this function returns, so it cannot hold an event back;
-    it relies on the owner evaluating its blocking check in the materializing step, as the
-    ingestion location does, which puts a failed check on record with the materialization.
-    The cursor is the previous event's storage id while this runs, so the run key names
-    the event by its run and time instead.
-    """
-    if runs_failing_blocking_checks(context.instance, [asset_event.run_id]):
-        return dg.SkipReason(
-            f"Customer snapshot of run {asset_event.run_id} failed a blocking check"
-        )
-    # customer_orders also reads ingestion.orders, which exists once orders have loaded.
-    selection = [CUSTOMER_EMAILS]
-    if not _never_loaded(context.instance, ORDERS):
-        selection.append(CUSTOMER_ORDERS)
-    return dg.RunRequest(
-        run_key=f"customer_snapshot:{asset_event.run_id}:{asset_event.timestamp}",
-        job_name=customer_models_job.name,
-        asset_selection=selection,
-    )
-
-
-@dg.sensor(
-    job=customer_models_job,
-    minimum_interval_seconds=ORDER_HISTORY_INTERVAL_SECONDS,
-    default_status=RUNNING,
-    description="Rebuilds customer_orders when ingestion loads orders (one run per tick).",
-)
-def order_history_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    missing = _never_loaded(context.instance, CUSTOMERS)
-    if missing:
-        return dg.SkipReason(f"Waiting for a first load of {', '.join(missing)}")
-    batch = read_batch(context.instance, [ORDERS], recover_cursor(context, [ORDERS]))
-    # customer_orders aggregates every partition of orders: however many days arrived, one
-    # rebuild answers them all.
-    requests = []
-    if batch.partitions:
-        requests.append(
-            dg.RunRequest(
-                run_key=run_key("customer_orders", batch.records),
-                job_name=customer_models_job.name,
-                asset_selection=[CUSTOMER_ORDERS],
-            )
-        )
-    return _result(requests, batch.cursor, "No new usable orders partitions")
-
-
-SENSORS = [
-    sales_models_sensor,
-    regional_sales_sensor,
-    customer_snapshot_sensor,
-    order_history_sensor,
-]
+    return result(requests, batch.cursor, "No new usable enriched_sales partitions")

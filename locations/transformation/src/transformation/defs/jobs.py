@@ -34,5 +34,3 @@ customer_models_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(CUSTOMER_EMAILS, CUSTOMER_ORDERS),
     description="Rebuild the customer models from the current snapshot and order history.",
 )
-
-JOBS = [sales_models_job, regional_sales_job, customer_models_job]

@@ -3,7 +3,7 @@
 Running by default (:data:`DEFAULT_RUNNING`): the daily revenue report at 02:30, the
 monthly report at midnight on the 1st, the business-critical refresh on weekdays at
 08:00 and the weekly full rebuild on Mondays at 09:00 -- each one is what a freshness
-policy of :mod:`analytics.assets` relies on, or produces a report for a calendar period.
+policy of the published tables relies on, or produces a report for a calendar period.
 
 On a platform where transformation has not built a table yet, a tick requests only the
 tables whose inputs exist, and skips with the names of the missing inputs when none do:
@@ -22,29 +22,15 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from analytics.assets import ReportConfig, daily_revenue_report
-from analytics.jobs import (
-    analytics_refresh_job,
-    business_critical_job,
-    reports_job,
-    sale_lines_rebuild_job,
-    sales_dashboards_job,
-)
+# The module, not its jobs: a job bound to a name here would be loaded from this module too.
+from analytics.defs import jobs
+from analytics.defs.reports.daily_revenue_report import report_run_config
 from platform_shared.settings import current
 
 # Read when the code server loads: a schedule's timezone is part of its definition.
 TIMEZONE = current("PLATFORM_TIMEZONE")
 RUNNING = dg.DefaultScheduleStatus.RUNNING
 STOPPED = dg.DefaultScheduleStatus.STOPPED
-
-
-def report_run_config(report_date: dt.date, lookback_days: int) -> dict[str, Any]:
-    """Run config of a job containing ``daily_revenue_report`` for one window.
-
-    Built through :class:`ReportConfig` so a wrong value fails the tick, not the run.
-    """
-    config = ReportConfig(report_date=report_date.isoformat(), lookback_days=lookback_days)
-    return {"ops": {daily_revenue_report.op.name: {"config": config.model_dump()}}}
 
 
 def _tick_date(context: dg.ScheduleEvaluationContext) -> dt.date:
@@ -84,7 +70,7 @@ def _gated(
 
 
 @dg.schedule(
-    job=reports_job,
+    job=jobs.reports_job,
     cron_schedule="30 2 * * *",
     execution_timezone=TIMEZONE,
     default_status=RUNNING,
@@ -99,14 +85,14 @@ def daily_revenue_report_schedule(
     report_date = _tick_date(context) - dt.timedelta(days=1)
     return _gated(
         context,
-        reports_job.name,
+        jobs.reports_job.name,
         run_config=report_run_config(report_date, lookback_days=30),
         tags={"analytics/report_date": report_date.isoformat()},
     )
 
 
 @dg.schedule(
-    job=reports_job,
+    job=jobs.reports_job,
     cron_schedule="0 0 1 * *",
     execution_timezone=TIMEZONE,
     default_status=RUNNING,
@@ -121,14 +107,14 @@ def monthly_revenue_report_schedule(
     last_day = _tick_date(context).replace(day=1) - dt.timedelta(days=1)
     return _gated(
         context,
-        reports_job.name,
+        jobs.reports_job.name,
         run_config=report_run_config(last_day, lookback_days=last_day.day),
         tags={"analytics/report_date": last_day.isoformat()},
     )
 
 
 @dg.schedule(
-    job=business_critical_job,
+    job=jobs.business_critical_job,
     cron_schedule="0 8 * * 1-5",
     execution_timezone=TIMEZONE,
     default_status=RUNNING,
@@ -141,11 +127,11 @@ def monthly_revenue_report_schedule(
 def business_critical_schedule(
     context: dg.ScheduleEvaluationContext,
 ) -> dg.RunRequest | dg.SkipReason:
-    return _gated(context, business_critical_job.name)
+    return _gated(context, jobs.business_critical_job.name)
 
 
 @dg.schedule(
-    job=analytics_refresh_job,
+    job=jobs.analytics_refresh_job,
     cron_schedule="0 9 * * 1",
     execution_timezone=TIMEZONE,
     default_status=RUNNING,
@@ -155,12 +141,12 @@ def business_critical_schedule(
     ),
 )
 def weekly_review_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    return _gated(context, analytics_refresh_job.name)
+    return _gated(context, jobs.analytics_refresh_job.name)
 
 
 half_hourly_dashboards_schedule = dg.ScheduleDefinition(
     name="half_hourly_dashboards_schedule",
-    job=sales_dashboards_job,
+    job=jobs.sales_dashboards_job,
     cron_schedule="*/30 * * * *",
     execution_timezone=TIMEZONE,
     default_status=STOPPED,
@@ -173,7 +159,7 @@ half_hourly_dashboards_schedule = dg.ScheduleDefinition(
 
 hourly_sale_lines_schedule = dg.ScheduleDefinition(
     name="hourly_sale_lines_schedule",
-    job=sale_lines_rebuild_job,
+    job=jobs.sale_lines_rebuild_job,
     cron_schedule="0 * * * *",
     execution_timezone=TIMEZONE,
     default_status=STOPPED,

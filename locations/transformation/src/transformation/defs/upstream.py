@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from platform_shared.naming import asset_key
 from platform_shared.partitions import daily_partitions
+from transformation.keys import CUSTOMERS, ORDERS, PRODUCTS, SALES
 
-UPSTREAM_LOCATION = "ingestion"
 OWNED_BY = "Owned by the ingestion location"
-
-CUSTOMERS = asset_key(UPSTREAM_LOCATION, "customers")
-PRODUCTS = asset_key(UPSTREAM_LOCATION, "products")
-ORDERS = asset_key(UPSTREAM_LOCATION, "orders")
-SALES = asset_key(UPSTREAM_LOCATION, "sales")
 
 customers = dg.AssetSpec(CUSTOMERS, description=f"{OWNED_BY}: customer snapshot.")
 products = dg.AssetSpec(PRODUCTS, description=f"{OWNED_BY}: product catalogue snapshot.")
@@ -35,6 +29,3 @@ sales = dg.AssetSpec(
     partitions_def=daily_partitions,
     metadata={"partition_expr": "sale_date"},
 )
-
-UPSTREAM_SPECS = (customers, products, orders, sales)
-UPSTREAM_KEYS = tuple(spec.key for spec in UPSTREAM_SPECS)

@@ -1,7 +1,7 @@
 """Jobs of the analytics location, one per way of selecting assets.
 
 A job can only select assets of its own location: it runs in this location's code
-server. Refreshes that span teams compose through sensors (see :mod:`analytics.sensors`)
+server. Refreshes that span teams compose through sensors (see :mod:`analytics.defs.sensors`)
 or declarative automation, never through a job naming another team's assets.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from analytics.assets import (
+from analytics.defs.upstream import ENRICHED_SALES
+from analytics.tables import (
     CUSTOMER_LIFETIME_VALUE,
     DAILY_REVENUE_REPORT,
     REPORTS,
@@ -17,7 +18,6 @@ from analytics.assets import (
     SALES_SUMMARY,
     TOP_PRODUCTS,
 )
-from analytics.external import ENRICHED_SALES
 
 # Explicit assets: every published table. What the upstream sensor requests when
 # transformation's outputs change, and the weekly full rebuild.
@@ -57,12 +57,4 @@ sale_lines_rebuild_job = dg.define_asset_job(
     name="sale_lines_rebuild_job",
     selection=dg.AssetSelection.assets(ENRICHED_SALES).downstream(include_self=False),
     description="Rebuild every analytics table derived from transformation's enriched_sales.",
-)
-
-JOBS = (
-    analytics_refresh_job,
-    reports_job,
-    business_critical_job,
-    sales_dashboards_job,
-    sale_lines_rebuild_job,
 )

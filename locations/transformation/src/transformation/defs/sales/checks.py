@@ -15,8 +15,8 @@ import dagster as dg
 import duckdb
 
 from platform_shared.quality import failing_rows_check
+from transformation.defs.sales import SQL
 from transformation.keys import ENRICHED_SALES
-from transformation.queries import query
 
 # check name -> what a failing row means
 _RULES = {
@@ -50,7 +50,7 @@ def enriched_sales_check_results(
     for name, rule in _RULES.items():
         result = failing_rows_check(
             conn,
-            query(f"checks/{name}"),
+            SQL.query(f"checks/{name}"),
             [first, last],
             check_name=name,
             description=rule,

@@ -34,5 +34,3 @@ customer_orders = dg.AssetSpec(
     CUSTOMER_ORDERS,
     description="Per customer: order count and first/last order time (transformation).",
 )
-
-UPSTREAM_SPECS = (enriched_sales, regional_daily_sales, customer_orders)

@@ -1,0 +1,1 @@
+"""The customer marts (group ``analytics_customer_marts``), each beside the SQL that builds it."""

@@ -1,0 +1,51 @@
+"""``customer_lifetime_value``: orders and revenue per customer over all loaded sales."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+
+from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES
+from analytics.publishing import asset_page, rebuild_table, scalar
+from analytics.resources import PlatformLinks
+from analytics.tables import CUSTOMER_LIFETIME_VALUE, CUSTOMER_MARTS, OWNERS, SCHEMA, TIMEZONE
+from platform_shared.metadata import merge, table_metadata
+from platform_shared.naming import table_name
+from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
+
+SQL = Path(__file__).parent
+
+
+@dg.asset(
+    key_prefix=[SCHEMA],
+    group_name=CUSTOMER_MARTS,
+    deps=[ENRICHED_SALES, CUSTOMER_ORDERS],
+    kinds={"duckdb"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    # Read at the Monday customer review: rebuilt within the 24 hours before Monday
+    # 10:00 (weekly_review_schedule runs at 09:00).
+    freshness_policy=dg.FreshnessPolicy.cron(
+        deadline_cron="0 10 * * 1", lower_bound_delta=dt.timedelta(hours=24), timezone=TIMEZONE
+    ),
+    description=(
+        "Per customer: orders, revenue, first and last purchase date, average order value "
+        "and region, over all loaded sales. Every known customer has a row; those without "
+        "a sale line have zero orders and revenue."
+    ),
+)
+def customer_lifetime_value(
+    warehouse: WarehouseResource, links: PlatformLinks
+) -> dg.MaterializeResult:
+    table = table_name(CUSTOMER_LIFETIME_VALUE)
+    with warehouse.transaction() as conn:
+        rebuild_table(conn, SQL, "customer_lifetime_value")
+        buyers = scalar(conn, f"SELECT count(*) FROM {table} WHERE orders > 0")
+        metadata = table_metadata(conn, table, order_by="revenue DESC, customer_id")
+    return dg.MaterializeResult(
+        metadata=merge(
+            metadata,
+            {"customers_with_purchases": dg.MetadataValue.int(int(buyers))},
+            asset_page(links, CUSTOMER_LIFETIME_VALUE),
+        )
+    )

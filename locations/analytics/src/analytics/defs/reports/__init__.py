@@ -1,0 +1,1 @@
+"""The reports (group ``analytics_reports``): tables published with files and a chart."""

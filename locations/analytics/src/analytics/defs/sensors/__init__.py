@@ -1,0 +1,1 @@
+"""The location's sensors: cross-location triggers and run health."""

@@ -1,0 +1,1 @@
+"""Every asset, asset check, job and sensor of the location, found by walking this package."""
