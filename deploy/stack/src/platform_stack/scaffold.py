@@ -1,9 +1,10 @@
 """Scaffold a new team's code location wired into every place a location appears.
 
-The package itself comes from a small template (one asset, one test). The deployment
-files -- Dockerfile, CI workflow, Helm user deployment -- are copies of the first
-location's with the name replaced, so a new team starts from what the others run. The
-shared files (workspace, compose, Helm workspace, root pyproject) get one entry each.
+The package comes from a small template in the shape of the other locations: a short
+``definitions.py`` loading ``defs/``, one starter asset, one test. The deployment files
+-- Dockerfile, CI workflow, Helm user deployment -- are copies of the first location's
+with the name replaced, so a new team starts from what the others run. The shared files
+(workspace, compose, Helm workspace, root pyproject) get one entry each.
 """
 
 from __future__ import annotations
@@ -56,9 +57,13 @@ README = """\
 
 The {name} team's code location: asset keys `{name}/...`, warehouse schema `{name}`.
 
-- Definitions: `src/{name}/definitions.py`; assets in `src/{name}/assets.py`.
+- `src/{name}/definitions.py` loads everything under `src/{name}/defs/` and adds the
+  location's resources; nothing is listed by hand.
+- `src/{name}/defs/<area>/`: one folder per thing the team looks for (the starter is
+  `defs/starter/`), SQL beside the assets that run it. `dg scaffold defs dagster.asset
+  <area>/<name>.py`, run in this folder, adds a file there.
 - Other teams' assets are referenced by `AssetKey` only (declare them as `AssetSpec`s).
-- Tests: `make test-{name}`.
+- Tests: `tests/`, run with `make test-{name}`.
 """
 
 ASSETS = '''\
@@ -96,13 +101,13 @@ DEFINITIONS = '''\
 
 import dagster as dg
 
-from {name}.assets import location_heartbeat
+from {name} import defs as defs_package
+from platform_shared.defs_folder import load_defs_folder
 from platform_shared.resources import warehouse
 
-defs = dg.Definitions(
-    assets=[location_heartbeat],
-    resources={{"warehouse": warehouse()}},
-    executor=dg.in_process_executor,
+defs = dg.Definitions.merge(
+    load_defs_folder(defs_package),
+    dg.Definitions(resources={{"warehouse": warehouse()}}, executor=dg.in_process_executor),
 )
 '''
 
@@ -113,8 +118,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from {name}.assets import location_heartbeat
 from {name}.definitions import defs
+from {name}.defs.starter.location_heartbeat import location_heartbeat
 from platform_shared.resources import WarehouseResource
 
 
@@ -174,7 +179,16 @@ def scaffold(root: Path, name: str) -> list[Path]:
     write(package / "pyproject.toml", PYPROJECT.format(name=name, test_group=test_group))
     write(package / "README.md", README.format(name=name))
     write(package / "src" / name / "__init__.py", f'"""The {name} team\'s code location."""\n')
-    write(package / "src" / name / "assets.py", ASSETS.format(name=name))
+    defs = package / "src" / name / "defs"
+    write(
+        defs / "__init__.py",
+        f'"""Every definition of the {name} location, found by walking this package."""\n',
+    )
+    write(
+        defs / "starter" / "__init__.py",
+        '"""The starter asset: the location writes its own schema."""\n',
+    )
+    write(defs / "starter" / "location_heartbeat.py", ASSETS.format(name=name))
     write(package / "src" / name / "definitions.py", DEFINITIONS.format(name=name))
     write(package / "tests" / f"test_{name}_definitions.py", TEST.format(name=name))
 
