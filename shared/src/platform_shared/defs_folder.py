@@ -16,10 +16,11 @@ import dagster as dg
 
 def load_defs_folder(defs: ModuleType) -> dg.Definitions:
     """Every definition under ``defs`` (the package ``<location>.defs``), found by walking it."""
-    if defs.__file__ is None:
+    folders = list(getattr(defs, "__path__", []))
+    if defs.__file__ is None or len(folders) != 1:
         raise ValueError(f"{defs.__name__} is not a regular package")
     location = defs.__name__.partition(".")[0]
     tree = dg.ComponentTree(
-        defs_module=defs, project_root=Path(defs.__file__).parent, code_location_name=location
+        defs_module=defs, project_root=Path(folders[0]), code_location_name=location
     )
     return tree.build_defs()

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,20 +28,25 @@ from analytics.tables import SCHEMA
 _COPY_OPTIONS = {"csv": "FORMAT csv, HEADER", "parquet": "FORMAT parquet"}
 
 
+def sql_beside(module: str) -> Traversable:
+    """The folder of ``module`` (pass ``__name__``), where its SQL files are shipped."""
+    return files(module.rpartition(".")[0])
+
+
 @cache
-def sql(path: Path) -> str:
-    """The text of a SQL file shipped inside the package."""
-    return path.read_text("utf-8")
+def sql(folder: Traversable, name: str) -> str:
+    """The text of the SQL file ``name`` in ``folder`` (read once per process)."""
+    return folder.joinpath(name).read_text("utf-8")
 
 
 def rebuild_table(
-    conn: duckdb.DuckDBPyConnection, folder: Path, table: str, params: Sequence[Any] = ()
+    conn: duckdb.DuckDBPyConnection, folder: Traversable, table: str, params: Sequence[Any] = ()
 ) -> None:
     """Recreate ``analytics.<table>`` from its SQL files in ``folder`` and fill it; call
     inside a transaction."""
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-    conn.execute(sql(folder / f"{table}.create.sql"))
-    conn.execute(sql(folder / f"{table}.insert.sql"), list(params))
+    conn.execute(sql(folder, f"{table}.create.sql"))
+    conn.execute(sql(folder, f"{table}.insert.sql"), list(params))
 
 
 def scalar(conn: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> Any:

@@ -1,19 +1,18 @@
 """``customer_lifetime_value``: orders and revenue per customer over all loaded sales."""
 
 import datetime as dt
-from pathlib import Path
 
 import dagster as dg
 
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES
-from analytics.publishing import asset_page, rebuild_table, scalar
+from analytics.publishing import asset_page, rebuild_table, scalar, sql_beside
 from analytics.resources import PlatformLinks
 from analytics.tables import CUSTOMER_LIFETIME_VALUE, CUSTOMER_MARTS, OWNERS, SCHEMA, TIMEZONE
 from platform_shared.metadata import merge, table_metadata
 from platform_shared.naming import table_name
 from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
 
-SQL = Path(__file__).parent
+SQL = sql_beside(__name__)
 
 
 @dg.asset(

@@ -2,7 +2,6 @@
 
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -10,7 +9,14 @@ from pydantic import Field, field_validator
 
 from analytics.defs.reports.charts import daily_revenue_chart, markdown_image
 from analytics.defs.upstream import REGIONAL_DAILY_SALES
-from analytics.publishing import asset_page, export_query, rebuild_table, scalar, staged_file
+from analytics.publishing import (
+    asset_page,
+    export_query,
+    rebuild_table,
+    scalar,
+    sql_beside,
+    staged_file,
+)
 from analytics.resources import PlatformLinks
 from analytics.tables import DAILY_REVENUE_REPORT, HIGH_PRIORITY, OWNERS, REPORTS, SCHEMA, TIMEZONE
 from platform_shared.metadata import merge, table_metadata
@@ -18,7 +24,7 @@ from platform_shared.naming import table_name
 from platform_shared.resources import WAREHOUSE_POOL, ExportFolder, WarehouseResource
 from platform_shared.validation import parse_partition_date
 
-SQL = Path(__file__).parent
+SQL = sql_beside(__name__)
 
 
 class ReportConfig(dg.Config):

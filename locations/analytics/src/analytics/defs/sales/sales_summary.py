@@ -1,19 +1,25 @@
 """``sales_summary``: revenue per region, also published as a CSV file."""
 
 import datetime as dt
-from pathlib import Path
 
 import dagster as dg
 
 from analytics.defs.upstream import ENRICHED_SALES
-from analytics.publishing import asset_page, export_query, rebuild_table, scalar, staged_file
+from analytics.publishing import (
+    asset_page,
+    export_query,
+    rebuild_table,
+    scalar,
+    sql_beside,
+    staged_file,
+)
 from analytics.resources import PlatformLinks
 from analytics.tables import HIGH_PRIORITY, OWNERS, SALES_MARTS, SALES_SUMMARY, SCHEMA, TIMEZONE
 from platform_shared.metadata import merge, table_metadata
 from platform_shared.naming import table_name
 from platform_shared.resources import WAREHOUSE_POOL, ExportFolder, WarehouseResource
 
-SQL = Path(__file__).parent
+SQL = sql_beside(__name__)
 
 
 @dg.asset(

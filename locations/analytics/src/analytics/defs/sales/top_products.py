@@ -1,19 +1,18 @@
 """``top_products``: the best-selling products by revenue."""
 
 import datetime as dt
-from pathlib import Path
 
 import dagster as dg
 
 from analytics.defs.upstream import ENRICHED_SALES
-from analytics.publishing import asset_page, rebuild_table
+from analytics.publishing import asset_page, rebuild_table, sql_beside
 from analytics.resources import PlatformLinks
 from analytics.tables import OWNERS, SALES_MARTS, SCHEMA, TOP_PRODUCTS
 from platform_shared.metadata import merge, table_metadata
 from platform_shared.naming import table_name
 from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
 
-SQL = Path(__file__).parent
+SQL = sql_beside(__name__)
 TOP_PRODUCTS_LIMIT = 10
 
 
