@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ingestion.checks import QualityConfig
+from ingestion.quality import QualityConfig
 from platform_shared.resources import LandingZone, WarehouseResource
 
 # An mtime long past: the file counts as settled on first sight.

@@ -9,9 +9,12 @@ from typing import Any, cast
 import dagster as dg
 import pytest
 
-from ingestion.assets import SHA256_TAG, SOURCE_FILE_TAG, customers, load_feed, orders, sales
-from ingestion.checks import REJECT_RATE_CHECK, QualityConfig
+from ingestion.defs.daily_feeds.assets import orders, sales
+from ingestion.defs.reference.assets import customers
 from ingestion.feeds import CUSTOMERS, SALES
+from ingestion.loads import load_feed
+from ingestion.quality import REJECT_RATE_CHECK, QualityConfig
+from ingestion.tags import SHA256_TAG, SOURCE_FILE_TAG
 from platform_shared.cross_location import range_tags
 from platform_shared.partitions import daily_partitions
 from platform_shared.resources import LandingZone

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from ingestion.checks import REJECT_RATE_CHECK
 from ingestion.definitions import defs
 from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
+from ingestion.quality import REJECT_RATE_CHECK
 from platform_shared.partitions import daily_partitions
 
 

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from ingestion import loading
-from ingestion.assets import sales
+from ingestion.defs.daily_feeds.assets import sales
 from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from ingestion.loading import BadFileError, Target, batches, load_files, prepare
 from platform_shared.cross_location import range_tags

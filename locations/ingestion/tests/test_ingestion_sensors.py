@@ -15,11 +15,14 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
-import ingestion.sensors as sensors_module
-from ingestion.assets import MANIFEST_TAG, SHA256_TAG, SOURCE_FILE_TAG, orders, sales
+import ingestion.file_sensing.planning as planning_module
+import ingestion.file_sensing.tick as sensors_module
+from ingestion.defs.daily_feeds.assets import orders, sales
+from ingestion.defs.schedules import daily_feeds_fallback_schedule
+from ingestion.defs.sensors.daily_files import sales_file_sensor
+from ingestion.defs.sensors.reference_files import reference_files_sensor
 from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
-from ingestion.schedules import daily_feeds_fallback_schedule
-from ingestion.sensors import reference_files_sensor, sales_file_sensor
+from ingestion.tags import MANIFEST_TAG, SHA256_TAG, SOURCE_FILE_TAG
 from platform_shared.cross_location import range_tags
 from platform_shared.resources import LandingZone
 from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
@@ -298,7 +301,7 @@ def deliver_days(write, first: dt.date, count: int) -> list[str]:
 
 
 def test_up_to_a_month_of_files_gets_a_run_per_file(write, tick):
-    keys = deliver_days(write, dt.date(2025, 1, 1), sensors_module.BULK_DELIVERY_FILES)
+    keys = deliver_days(write, dt.date(2025, 1, 1), planning_module.BULK_DELIVERY_FILES)
 
     result = tick(sales_file_sensor)
 
@@ -334,7 +337,7 @@ def test_a_backlog_loads_as_a_range_run_per_stretch_of_days(write, landing, tick
 
 
 def test_a_long_backlog_is_cut_into_bounded_ranges(write, tick, monkeypatch):
-    monkeypatch.setattr(sensors_module, "BULK_RANGE_DAYS", 15)
+    monkeypatch.setattr(planning_module, "BULK_RANGE_DAYS", 15)
     deliver_days(write, dt.date(2025, 1, 1), 40)
 
     ranges = [

@@ -1,10 +1,10 @@
-"""Landing files as typed, trustworthy warehouse tables.
+"""One asset's load: locate the run's files, load them in one transaction, report, gate.
 
-``customers`` and ``products`` are snapshots: each load replaces the whole table.
-``orders`` and ``sales`` are daily partitions: each load replaces exactly the partitions
-of the run (one file each), so a backfill of a range is a single run. Every load is one
-transaction, reports what it read (file, content hash, rows, rejects) and gates itself
-with the blocking reject-rate check.
+Every ingestion asset is this function with its feed. ``customers`` and ``products`` are
+snapshots: each load replaces the whole table. ``orders`` and ``sales`` are daily
+partitions: each load replaces exactly the partitions of the run (one file each), so a
+backfill of a range is a single run. Every load is one transaction, reports what it read
+(file, content hash, rows, rejects) and gates itself with the blocking reject-rate check.
 """
 
 import datetime as dt
@@ -17,125 +17,18 @@ from typing import Any
 
 import dagster as dg
 
-from ingestion.checks import QualityConfig, reject_rate_result, reject_rate_spec
-from ingestion.feeds import CUSTOMERS, LOCATION, ORDERS, PRODUCTS, SALES, Feed
+from ingestion.feeds import Feed
 from ingestion.loading import BadFileError, FileLoad, Target, batches, load_files, prepare
+from ingestion.quality import QualityConfig, reject_rate_result
+from ingestion.tags import SHA256_TAG, SOURCE_FILE_TAG
 from platform_shared.metadata import table_metadata
-from platform_shared.naming import group_name
-from platform_shared.partitions import daily_partitions
-from platform_shared.resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
+from platform_shared.resources import LandingZone, WarehouseResource
 from platform_shared.validation import UnsafeInputError
 
-RAW_GROUP = group_name(LOCATION, "raw_data")
-REFERENCE_GROUP = group_name(LOCATION, "reference_data")
-HIGH_PRIORITY = {"priority": "high"}
-NORMAL_PRIORITY = {"priority": "normal"}
-
-# Run tags set by the file sensors: which file version they asked to load.
-SOURCE_FILE_TAG = "ingestion/source_file"
-SHA256_TAG = "ingestion/sha256"
-# A range run's tag instead: sha256 of its "file sha256 delivery" lines.
-MANIFEST_TAG = "ingestion/manifest_sha256"
 # Missing files a range's materialization names (all of them are in the run's log).
 MISSING_LISTED = 20
 
 LoadEvent = dg.MaterializeResult | dg.AssetCheckResult
-
-KINDS = {"duckdb", "csv"}
-OWNERS = [f"team:{LOCATION}"]
-
-
-@dg.asset(
-    key_prefix=[LOCATION],
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
-    group_name=REFERENCE_GROUP,
-    tags=NORMAL_PRIORITY,
-    check_specs=[reject_rate_spec(CUSTOMERS)],
-    metadata={"dagster/table_name": CUSTOMERS.table_label},
-)
-def customers(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    landing: LandingZone,
-    quality: QualityConfig,
-) -> Iterator[LoadEvent]:
-    """Customer snapshot from ``customers.csv``; each load replaces the table.
-
-    Rows with an invalid email (no ``@``), a region outside US/EU/APAC or a bad signup
-    date are quarantined in ``ingestion.rejected_rows``.
-    """
-    yield from load_feed(context, CUSTOMERS, warehouse, landing, quality)
-
-
-@dg.asset(
-    key_prefix=[LOCATION],
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
-    group_name=REFERENCE_GROUP,
-    tags=NORMAL_PRIORITY,
-    check_specs=[reject_rate_spec(PRODUCTS)],
-    metadata={"dagster/table_name": PRODUCTS.table_label},
-)
-def products(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    landing: LandingZone,
-    quality: QualityConfig,
-) -> Iterator[LoadEvent]:
-    """Product catalogue snapshot from ``products.csv``; each load replaces the table."""
-    yield from load_feed(context, PRODUCTS, warehouse, landing, quality)
-
-
-@dg.asset(
-    key_prefix=[LOCATION],
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
-    group_name=RAW_GROUP,
-    tags=HIGH_PRIORITY,
-    partitions_def=daily_partitions,
-    # A backfill of a range is one run that loads one file per partition.
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[reject_rate_spec(ORDERS)],
-    metadata={"dagster/table_name": ORDERS.table_label, "partition_expr": ORDERS.partition_column},
-)
-def orders(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    landing: LandingZone,
-    quality: QualityConfig,
-) -> Iterator[LoadEvent]:
-    """Orders of one day from ``orders/YYYY-MM-DD.csv``; ``order_date`` is the file's date."""
-    yield from load_feed(context, ORDERS, warehouse, landing, quality)
-
-
-@dg.asset(
-    key_prefix=[LOCATION],
-    kinds=KINDS,
-    owners=OWNERS,
-    pool=WAREHOUSE_POOL,
-    group_name=RAW_GROUP,
-    tags=HIGH_PRIORITY,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    check_specs=[reject_rate_spec(SALES)],
-    metadata={"dagster/table_name": SALES.table_label, "partition_expr": SALES.partition_column},
-)
-def sales(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    landing: LandingZone,
-    quality: QualityConfig,
-) -> Iterator[LoadEvent]:
-    """Sale lines of one day from ``sales/YYYY-MM-DD.csv``; ``sale_date`` is the file's date.
-
-    Lines with a quantity that is not positive, a negative price, a missing id or an
-    unparseable timestamp are quarantined in ``ingestion.rejected_rows``.
-    """
-    yield from load_feed(context, SALES, warehouse, landing, quality)
 
 
 def load_feed(

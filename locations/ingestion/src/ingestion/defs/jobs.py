@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ingestion.assets import REFERENCE_GROUP
+from ingestion.catalog import REFERENCE_GROUP
 
 # Selected by tag: every high-priority ingestion asset is a daily feed. The file sensors
 # run one asset and one partition of it per request; the fallback schedule runs both.

@@ -4,8 +4,8 @@ import datetime as dt
 
 import dagster as dg
 
+from ingestion.defs import jobs
 from ingestion.feeds import DAILY_FEEDS
-from ingestion.jobs import daily_feeds_job
 from platform_shared.partitions import PARTITIONS_START_DATE, daily_partitions
 from platform_shared.settings import current
 
@@ -14,7 +14,7 @@ FALLBACK_TRIGGER_TAG = "ingestion/trigger"
 
 @dg.schedule(
     name="daily_feeds_fallback_schedule",
-    job=daily_feeds_job,
+    job=jobs.daily_feeds_job,
     cron_schedule="0 6 * * *",
     # Read once when the location loads: schedules need their timezone at definition time.
     execution_timezone=current("PLATFORM_TIMEZONE"),

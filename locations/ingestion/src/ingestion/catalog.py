@@ -1,0 +1,13 @@
+"""How the location's assets present themselves in the catalogue: groups, tags, owners."""
+
+from ingestion.feeds import LOCATION
+from platform_shared.naming import group_name
+
+RAW_GROUP = group_name(LOCATION, "raw_data")
+REFERENCE_GROUP = group_name(LOCATION, "reference_data")
+# Jobs select the daily feeds by this tag.
+HIGH_PRIORITY = {"priority": "high"}
+NORMAL_PRIORITY = {"priority": "normal"}
+
+KINDS = {"duckdb", "csv"}
+OWNERS = [f"team:{LOCATION}"]

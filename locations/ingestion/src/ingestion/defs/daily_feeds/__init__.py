@@ -1,0 +1,1 @@
+"""Daily feeds: orders and sale lines, one landing file per day and partition."""

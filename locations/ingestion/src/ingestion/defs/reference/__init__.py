@@ -1,0 +1,1 @@
+"""Reference snapshots: customers and products, each load replacing its whole table."""

@@ -1,0 +1,73 @@
+"""What a file sensor knows about landing files: its cursor's per-file state, the files
+it may load (candidates) and the new versions it requests (deliveries)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CURSOR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FileState:
+    """The version of a file the sensor last requested or confirmed."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+    deliveries: int  # versions requested so far: part of the run key
+
+
+@dataclass
+class SensorState:
+    """What the cursor holds, keyed by path relative to the landing folder."""
+
+    files: dict[str, FileState] = field(default_factory=dict)
+    # (size, mtime_ns) of changed files the last tick saw but did not read yet.
+    unsettled: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Names reported as skipped by the last tick: each is reported once while it stays.
+    skipped: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_cursor(cls, cursor: str | None) -> SensorState:
+        if not cursor:
+            return cls()
+        data = json.loads(cursor)
+        if not isinstance(data, dict) or data.get("version") != CURSOR_VERSION:
+            raise ValueError(f"not a version {CURSOR_VERSION} cursor: {cursor[:80]!r}")
+        return cls(
+            files={name: FileState(**state) for name, state in data["files"].items()},
+            unsettled={name: (s[0], s[1]) for name, s in data["unsettled"].items()},
+            skipped=set(data["skipped"]),
+        )
+
+    def to_cursor(self) -> str:
+        return json.dumps(
+            {
+                "version": CURSOR_VERSION,
+                "files": {n: dataclasses.asdict(s) for n, s in sorted(self.files.items())},
+                "unsettled": {n: list(s) for n, s in sorted(self.unsettled.items())},
+                "skipped": sorted(self.skipped),
+            },
+            sort_keys=True,
+        )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A landing file whose name and location passed validation."""
+
+    relative: str
+    path: Path
+    partition_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A new file version to load."""
+
+    candidate: Candidate
+    state: FileState
