@@ -550,6 +550,35 @@ def _set_cursor(platform: Topology, location: str, sensor: str, cursor: str | No
     assert data["setSensorCursor"]["__typename"] == "Sensor", data
 
 
+def _latest_tick_id(instance: DagsterInstance, name: str) -> tuple[int | None, bool]:
+    """The id of the sensor's newest tick, and whether that tick is still in flight."""
+    state = _sensor_state(instance, name)
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+    if not ticks:
+        return None, False
+    return ticks[0].tick_id, ticks[0].status == TickStatus.STARTED
+
+
+def _clear_cursor(
+    platform: Topology, instance: DagsterInstance, location: str, sensor: str
+) -> None:
+    """Clear a sensor's cursor between two of its ticks, as an operator's reset that holds.
+
+    A tick reads the cursor when it starts and stores its own when it ends, so a reset
+    that lands mid-tick is overwritten: clear again until no tick spanned the reset.
+    """
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        before, in_flight = _latest_tick_id(instance, sensor)
+        if not in_flight:
+            _set_cursor(platform, location, sensor, None)
+            after, _ = _latest_tick_id(instance, sensor)
+            if after == before and not _cursor(instance, sensor):
+                return
+        time.sleep(0.05)
+    pytest.fail(f"{sensor}: its cursor could not be cleared between two ticks in 60 s")
+
+
 @pytest.mark.timeout(1200)
 def test_cursor_reset_requests_nothing_twice(
     fault_platform: Topology, instance: DagsterInstance
@@ -572,7 +601,7 @@ def test_cursor_reset_requests_nothing_twice(
     }
     reset_at = time.time()
     for sensor, location in reset.items():
-        _set_cursor(fault_platform, location, sensor, None)
+        _clear_cursor(fault_platform, instance, location, sensor)
         assert not _cursor(instance, sensor)
     started = time.monotonic()
     # The first tick with an empty cursor is the one that would request everything again.
