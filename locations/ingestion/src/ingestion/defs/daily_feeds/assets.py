@@ -1,7 +1,4 @@
-"""``orders`` and ``sales``: daily partitions, each load replacing exactly its run's days.
-
-A backfill of a range is a single run that loads one file per partition.
-"""
+"""``orders`` and ``sales``: daily partitions, each load replacing exactly its run's days."""
 
 from collections.abc import Iterator
 
