@@ -9,9 +9,12 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
+# Compose v2 (`docker compose`) where the plugin is installed, else Compose 1.29.
+COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
+             { command -v docker-compose >/dev/null 2>&1 && echo docker-compose; })
 
 .PHONY: help setup dev sample-data test test-deps test-unit test-system lint fmt up down \
-        test-faults test-deploy deploy check-location bench new-location upgrade-dagster clean $(addprefix test-,$(LOCATIONS))
+        images check-compose test-compose test-faults test-deploy deploy check-location bench new-location upgrade-dagster clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -48,17 +51,26 @@ test: setup test-deps  ## the whole suite: each location's tests in its own envi
 	  [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
 	done; \
 	echo "== platform: shared/, tests/ in the dev environment"; \
-	$(PYTEST) --ignore=locations $(ARGS) || status=1; \
+	$(PYTEST) --ignore=locations --ignore=tests/compose $(ARGS) || status=1; \
+	echo "== compose: the Docker stack"; \
+	$(MAKE) --no-print-directory test-compose; rc=$$?; \
+	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
 	exit $$status
 
 test-unit: setup  ## everything but the tests that start real processes
-	$(PYTEST) -m "not system and not faults" $(ARGS)
+	$(PYTEST) -m "not system and not faults and not compose" $(ARGS)
 
 test-system: setup test-deps  ## only the tests that start the real topology
-	$(PYTEST) -m "system or faults" $(ARGS)
+	$(PYTEST) -m "system or faults" --ignore=tests/compose $(ARGS)
 
 test-faults: setup test-deps  ## only the fault-injection suite (real processes, PostgreSQL)
 	$(PYTEST) -m faults $(ARGS)
+
+# Docker Engine, Compose and debootstrap are installed when missing; the tests start the
+# engine when none answers and stop it (by PID) when they end.
+test-compose: setup  ## the compose stack for real: builds every image offline, runs it, tears it down
+	@sh deploy/ci/docker-deps.sh
+	$(PYTEST) tests/compose $(ARGS)
 
 test-deploy: setup  ## deployment files: schemas, hadolint, consistency, image recipes
 	$(PYTEST) tests/deploy $(ARGS)
@@ -75,16 +87,24 @@ fmt: setup  ## format and autofix
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-up:  ## the full stack in Docker (needs .env: cp .env.example .env)
-	docker compose up --build -d
+images:  ## build the platform's images (CA_BUNDLE, BASE_IMAGE, POSTGRES_IMAGE: see the README)
+	@sh deploy/docker/build-images.sh
 
-down:  ## stop the Docker stack (data volumes are kept)
-	docker compose down
+up: check-compose images  ## the full stack in Docker (needs .env: cp .env.example .env)
+	$(COMPOSE) up -d --no-build
 
-deploy: check-location setup  ## rebuild and reload one team's location: make deploy LOCATION=<name>
-	docker compose build $(LOCATION)
-	docker compose up -d --no-deps $(LOCATION)
-	$(UV) run --frozen platform-stack reload $(LOCATION) --url $${DAGSTER_WEBSERVER_URL:-http://127.0.0.1:3000}
+down: check-compose  ## stop the Docker stack (data volumes are kept)
+	$(COMPOSE) down
+
+# Only that location's image is rebuilt and only its container recreated; the reload makes
+# the webserver and the daemon read its new definitions at once.
+deploy: check-location check-compose  ## rebuild and reload one team's location: make deploy LOCATION=<name>
+	@sh deploy/docker/build-images.sh $(LOCATION)
+	$(COMPOSE) up -d --no-deps --no-build $(LOCATION)
+	$(UV) run --frozen platform-stack reload $(LOCATION)
+
+check-compose:
+	@[ -n "$(COMPOSE)" ] || { echo "no Docker Compose: install the compose plugin or docker-compose" >&2; exit 2; }
 
 check-location:
 	@if [ -z "$(LOCATION)" ] || ! echo " $(LOCATIONS) " | grep -q " $(LOCATION) "; then \

@@ -97,6 +97,12 @@ case "$mode" in
         ;;
 esac
 
+# In an image build, a CA bundle for the index arrives as the secret `ca_bundle` (a
+# TLS-inspecting proxy); uv trusts it through SSL_CERT_FILE for this process only.
+if [ -s /run/secrets/ca_bundle ]; then
+    export SSL_CERT_FILE=/run/secrets/ca_bundle
+fi
+
 # --frozen: the lock as it is. --no-default-groups: never the `dev` group.
 export UV_PROJECT_ENVIRONMENT="$venv"
 exec uv sync --project "$root" --frozen --no-default-groups "$@"

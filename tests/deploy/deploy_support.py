@@ -138,8 +138,13 @@ def parse_env(args: str) -> dict[str, str]:
 
 
 def parse_dockerfile(relpath: str) -> list[Stage]:
-    """Stages of a Dockerfile: continuation lines joined, comments dropped."""
+    """Stages of a Dockerfile: continuation lines joined, comments dropped.
+
+    An ``ARG`` before the first ``FROM`` is a build argument of the FROM lines: a stage's
+    base is given with such arguments at their declared defaults (``${BASE_IMAGE}``).
+    """
     stages: list[Stage] = []
+    global_args: dict[str, str] = {}
     pending: list[str] = []
     start = 0
     for number, raw in enumerate((ROOT / relpath).read_text().splitlines(), start=1):
@@ -159,7 +164,12 @@ def parse_dockerfile(relpath: str) -> list[Stage]:
             words = instruction.args.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             assert len(words) in (1, 3), f"{relpath}:{start}: unexpected FROM {args!r}"
-            stages.append(Stage(base=words[0], name=name))
+            base = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m[1]], words[0])
+            stages.append(Stage(base=base, name=name))
+        elif instruction.keyword == "ARG" and not stages:
+            key, sep, value = instruction.args.partition("=")
+            assert sep, f"{relpath}:{start}: a FROM argument needs a default"
+            global_args[key] = value
         else:
             assert stages, f"{relpath}:{start}: {keyword} before FROM"
             stages[-1].instructions.append(instruction)

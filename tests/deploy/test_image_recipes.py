@@ -43,7 +43,8 @@ from tests.deploy.deploy_support import (
 pytestmark = pytest.mark.slow
 
 # Environment of the image build that does not apply here (see the module docstring).
-NOT_REPLAYED_ENV = {"UV_PYTHON", "UV_COMPILE_BYTECODE"}
+# PATH: the image puts its own uv first; the replay uses the uv already on PATH.
+NOT_REPLAYED_ENV = {"UV_PYTHON", "UV_COMPILE_BYTECODE", "PATH"}
 
 PROBE = r"""
 import importlib, importlib.util, json, shutil, sys, sysconfig
@@ -170,7 +171,12 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
                 continue
             if INSTALL_SCRIPT not in words:
                 # Only the installation of uv itself is allowed besides the recipe.
-                assert re.fullmatch(r"pip install --no-cache-dir uv==[\d.]+", instruction.args)
+                assert re.fullmatch(
+                    r"--mount=type=secret,id=ca_bundle python3 -m venv /opt/uv && .*"
+                    r"/opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "
+                    r"uv==[\d.]+",
+                    instruction.args,
+                ), instruction.args
                 continue
             target, venv_arg, *rest = words[words.index(INSTALL_SCRIPT) + 1 :]
             assert image_venv in (None, venv_arg), "one environment per image"

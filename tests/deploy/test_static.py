@@ -39,6 +39,8 @@ from tests.deploy.deploy_support import (
 )
 
 COMPOSE_FILE = "docker-compose.yml"
+POSTGRES_DOCKERFILE = "deploy/docker/postgres/Dockerfile"
+BUILD_IMAGES = "deploy/docker/build-images.sh"
 ENV_EXAMPLE = ".env.example"
 HELM_VALUES = "deploy/helm/values.yaml"
 HELM_USER_DEPLOYMENTS = "deploy/helm/user-deployments"
@@ -230,10 +232,19 @@ def test_every_dockerfile_belongs_to_a_location_or_the_host() -> None:
         for pattern in ("locations/*/Dockerfile", "deploy/**/Dockerfile*")
         for p in ROOT.glob(pattern)
     }
-    assert found == set(_dockerfiles())
+    # Besides: the PostgreSQL image built from Debian packages where none can be pulled.
+    assert found == {*_dockerfiles(), POSTGRES_DOCKERFILE}
 
 
-@pytest.mark.parametrize("dockerfile", _dockerfiles())
+def test_compose_builds_every_image_from_the_dockerfiles_base() -> None:
+    """One BASE_IMAGE argument: its compose default is the Dockerfiles' own default."""
+    (base,) = {s.base for f in _dockerfiles() for s in parse_dockerfile(f)}
+    for name in (*HOST_SERVICES, *(loc.name for loc in LOCATIONS)):
+        assert _service(name)["build"]["args"] == {"BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}"}
+    assert _service("postgres")["image"] == "${POSTGRES_IMAGE:-postgres:15.14}"
+
+
+@pytest.mark.parametrize("dockerfile", [*_dockerfiles(), POSTGRES_DOCKERFILE])
 def test_dockerfile_passes_hadolint(dockerfile: str) -> None:
     assert (ROOT / dockerfile).exists(), f"missing {dockerfile}"
     result = _run(_tool("hadolint"), "--no-color", "--config", ".hadolint.yaml", dockerfile)
@@ -259,7 +270,10 @@ def test_compose_services_are_postgres_the_host_and_one_per_location() -> None:
 
 def test_code_server_service(location: Location) -> None:
     service = _service(location.name)
-    assert service["build"] == {"context": ".", "dockerfile": location.dockerfile}
+    assert {k: v for k, v in service["build"].items() if k != "args"} == {
+        "context": ".",
+        "dockerfile": location.dockerfile,
+    }
     assert service["command"] == [
         "dagster",
         "api",
@@ -301,7 +315,10 @@ def test_host_services_wait_for_postgres_and_use_the_workspace() -> None:
     for name in HOST_SERVICES:
         service = _service(name)
         assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
-        assert service["build"] == {"context": ".", "dockerfile": HOST_DOCKERFILE}
+        assert {k: v for k, v in service["build"].items() if k != "args"} == {
+            "context": ".",
+            "dockerfile": HOST_DOCKERFILE,
+        }
         assert "/opt/dagster/app/workspace.yaml" in service["command"]
         assert service["restart"] in {"on-failure", "unless-stopped"}
 
@@ -624,7 +641,12 @@ def test_location_service_sets_every_platform_setting(location: Location) -> Non
 def test_env_example_documents_exactly_the_compose_variables() -> None:
     referenced = compose_variables((ROOT / COMPOSE_FILE).read_text())
     documented = _env_example()
-    assert set(referenced) == set(documented)
+    # Read by compose itself (the project name) and by the image builds only.
+    assert set(documented) - set(referenced) == {"COMPOSE_PROJECT_NAME", "CA_BUNDLE"}
+    assert set(referenced) <= set(documented)
+    builder = (ROOT / BUILD_IMAGES).read_text()
+    for name in ("CA_BUNDLE", "BASE_IMAGE", "POSTGRES_IMAGE", "IMAGE_TAG"):
+        assert f"setting {name} " in builder, f"{BUILD_IMAGES} does not read {name}"
     # Secrets have no default in the compose file and no value in the example.
     for name, (op, _) in referenced.items():
         if SECRET_NAME.search(name):
@@ -666,7 +688,7 @@ def test_every_image_runs_as_a_non_root_user() -> None:
 def _deploy_files() -> list[Path]:
     files = [ROOT / f for f in (COMPOSE_FILE, ENV_EXAMPLE, ".dockerignore", ".hadolint.yaml")]
     files += [ROOT / d for d in _dockerfiles()]
-    files += sorted((ROOT / "deploy").glob("docker/*"))
+    files += sorted((ROOT / "deploy").glob("docker/**/*"))
     files += sorted((ROOT / "deploy/helm").rglob("*.yaml"))
     files += sorted((ROOT / WORKFLOWS).glob("*.yml"))
     files += [ROOT / K8S_GUIDE]

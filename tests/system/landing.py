@@ -35,17 +35,19 @@ def deliver(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def deliver_reference(landing: Path) -> None:
-    deliver(
-        landing / "customers.csv",
-        "customer_id,name,email,region,signup_date\n"
+def reference_files() -> dict[str, str]:
+    """customers.csv and products.csv: name to text."""
+    return {
+        "customers.csv": "customer_id,name,email,region,signup_date\n"
         + "".join(f"{c[0]},{c[1]},{c[2]},{c[3]},{c[4]}\n" for c in CUSTOMERS),
-    )
-    deliver(
-        landing / "products.csv",
-        "product_id,name,category,unit_price\n"
+        "products.csv": "product_id,name,category,unit_price\n"
         + "".join(f"{p[0]},{p[1]},{p[2]},{p[3]}\n" for p in PRODUCTS),
-    )
+    }
+
+
+def deliver_reference(landing: Path) -> None:
+    for name, text in reference_files().items():
+        deliver(landing / name, text)
 
 
 @dataclass

@@ -130,8 +130,11 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
-    reload_location(args.url, args.location)
-    print(f"{args.location} reloaded in {args.url}", flush=True)
+    # The UI's URL as the stack was given it: the environment, else .env, else the default.
+    environ = _environ(Path(args.root).resolve())
+    url = args.url or environ.get("DAGSTER_WEBSERVER_URL") or "http://127.0.0.1:3000"
+    reload_location(url, args.location)
+    print(f"{args.location} reloaded in {url}", flush=True)
     return 0
 
 
@@ -186,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     reload = sub.add_parser("reload", help="reload one location in a running webserver")
     reload.add_argument("location")
-    reload.add_argument("--url", default="http://127.0.0.1:3000")
+    reload.add_argument(
+        "--url", default=None, help="the UI (default: DAGSTER_WEBSERVER_URL, from .env too)"
+    )
     reload.set_defaults(func=cmd_reload)
 
     sample = sub.add_parser("sample-data", help="write deterministic landing files")

@@ -260,6 +260,17 @@ def scaffold(root: Path, name: str) -> list[Path]:
         ),
     )
 
+    dockerignore = root / ".dockerignore"
+    write(
+        dockerignore,
+        _insert_after_last(
+            dockerignore.read_text(),
+            r"^!locations/[a-z0-9_]+/src/$",
+            f"\n!locations/{name}/pyproject.toml\n!locations/{name}/src/",
+            "the locations of .dockerignore",
+        ),
+    )
+
     pyproject_file = root / "pyproject.toml"
     pyproject = pyproject_file.read_text()
     pyproject = pyproject.replace(

@@ -1,0 +1,315 @@
+"""The compose stack as the tests drive it: `make` verbs, compose, docker and GraphQL.
+
+The stack runs from a copy of the checkout (the deploy test edits a location's code there)
+under a project name of its own, with a `.env` made for the test: a generated password,
+a free loopback port for the UI, the offline base images and the machine's CA bundle as
+the build secret. Data goes in and out through the containers (`docker exec` as the
+platform's uid), never through the engine's folders on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+PLATFORM_UID = "10001"
+SERVICES = ("postgres", "ingestion", "transformation", "analytics", "webserver", "daemon")
+LOCATIONS = ("ingestion", "transformation", "analytics")
+OFFLINE_BASE = "data-platform/base:bookworm"
+OFFLINE_POSTGRES = "data-platform/postgres:15"
+REPOSITORY = "__repository__"
+SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def compose_command() -> list[str]:
+    """`docker compose` (v2) where the plugin answers, else Compose 1.29."""
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    if probe.returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise RuntimeError("no Docker Compose on this machine (deploy/ci/docker-deps.sh installs it)")
+
+
+class ComposeStack:
+    """One compose project: its checkout copy, its `.env` and helpers to look inside."""
+
+    # A line planted in the CA bundle given to the build (None: no bundle on this machine).
+    ca_marker: str | None = None
+    # When `make up` returned (monotonic clock).
+    up_at: float = 0.0
+
+    def __init__(self, root: Path, *, port: int, ca_bundle: Path | None, log_dir: Path) -> None:
+        self.root = root
+        self.port = port
+        self.log_dir = log_dir
+        self.project = f"platform-compose-test-{secrets.token_hex(3)}"
+        self.password = secrets.token_urlsafe(24)
+        self.compose_cmd = compose_command()
+        self.env_file = {
+            "COMPOSE_PROJECT_NAME": self.project,
+            "DAGSTER_POSTGRES_USER": "dagster",
+            "DAGSTER_POSTGRES_DB": "dagster",
+            "DAGSTER_POSTGRES_PASSWORD": self.password,
+            "DAGSTER_WEBSERVER_BIND": "127.0.0.1",
+            "DAGSTER_WEBSERVER_PORT": str(port),
+            "DAGSTER_WEBSERVER_URL": f"http://127.0.0.1:{port}",
+            "IMAGE_TAG": "compose-test",
+            "BASE_IMAGE": OFFLINE_BASE,
+            "POSTGRES_IMAGE": OFFLINE_POSTGRES,
+        }
+        if ca_bundle is not None:
+            self.env_file["CA_BUNDLE"] = str(ca_bundle)
+        (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in self.env_file.items()))
+
+    # -- commands ------------------------------------------------------------------------
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float = 900, check: bool = True, **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **kw.pop("env", {})}
+        # The stack's settings come from its .env, not from whatever the caller exported.
+        for name in self.env_file:
+            env.pop(name, None)
+        proc = subprocess.run(
+            list(argv),
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **kw,
+        )
+        # The verbs and every failure; not the polls that succeed (inspect, ps, exec, top).
+        polling = any(word in argv[1:3] for word in ("inspect", "ps", "exec", "top"))
+        if not polling or proc.returncode != 0:
+            with (self.log_dir / "commands.log").open("a") as log:
+                log.write(f"$ {shlex.join(argv)}  (exit {proc.returncode})\n")
+                log.write(f"{proc.stdout}{proc.stderr}\n")
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{shlex.join(argv)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+                f"{proc.stderr[-3000:]}"
+            )
+        return proc
+
+    def make(self, *args: str, timeout: float = 1800, check: bool = True, **kw: Any):
+        return self.run(["make", "--no-print-directory", *args], timeout=timeout, check=check, **kw)
+
+    def compose(self, *args: str, timeout: float = 600, check: bool = True):
+        return self.run([*self.compose_cmd, *args], timeout=timeout, check=check)
+
+    def docker(self, *args: str, timeout: float = 300, check: bool = True, **kw: Any):
+        return self.run(["docker", *args], timeout=timeout, check=check, **kw)
+
+    # -- containers ----------------------------------------------------------------------
+
+    def container(self, service: str) -> str:
+        cid = self.compose("ps", "-q", service).stdout.strip()
+        assert cid, f"no container for {service}"
+        return cid
+
+    def inspect(self, service: str) -> dict[str, Any]:
+        return json.loads(self.docker("inspect", self.container(service)).stdout)[0]
+
+    def health(self) -> dict[str, str]:
+        """Service to its health status (or its state where it has no healthcheck)."""
+        statuses = {}
+        for service in SERVICES:
+            state = self.inspect(service)["State"]
+            statuses[service] = state.get("Health", {}).get("Status", state["Status"])
+        return statuses
+
+    def exec(
+        self, service: str, *argv: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.docker(
+            "exec", "-i", "-u", PLATFORM_UID, self.container(service), *argv,
+            input=stdin, check=check,
+        )  # fmt: skip
+
+    def deliver(self, relative: str, text: str) -> None:
+        """Land a file in the platform-data volume, written then renamed, as a feed does."""
+        script = (
+            'set -e; dest="/data/landing/$1"; mkdir -p "$(dirname "$dest")"; '
+            'tmp="$(dirname "$dest")/.$(basename "$dest").tmp"; cat > "$tmp"; mv "$tmp" "$dest"'
+        )
+        self.exec("ingestion", "sh", "-c", script, "deliver", relative, stdin=text)
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[list[Any]] | None:
+        """Rows of a read-only query on the warehouse, or None while a writer holds it."""
+        script = (
+            "import json, sys, duckdb\n"
+            "sql, params = json.loads(sys.stdin.read())\n"
+            # Attached under another name: the file's own (analytics) is also a schema.
+            "conn = duckdb.connect()\n"
+            "try:\n"
+            "    conn.execute(\"ATTACH '/data/warehouse/analytics.duckdb' AS wh (READ_ONLY)\")\n"
+            "    conn.execute('USE wh')\n"
+            "except duckdb.IOException as exc:\n"
+            "    print(json.dumps({'busy': str(exc)})); sys.exit(0)\n"
+            "rows = conn.execute(sql, params).fetchall()\n"
+            "print(json.dumps({'rows': rows}, default=str))\n"
+        )
+        proc = self.exec(
+            "analytics", "python", "-c", script, stdin=json.dumps([sql, list(params)]), check=False
+        )
+        if proc.returncode != 0:
+            if "does not exist" in proc.stderr or "Catalog Error" in proc.stderr:
+                return None
+            raise AssertionError(f"warehouse query failed: {proc.stderr[-2000:]}")
+        answer = json.loads(proc.stdout.strip().splitlines()[-1])
+        return answer.get("rows")
+
+    def sales_summary(self) -> dict[str, tuple[int, Decimal]] | None:
+        rows = self.query("SELECT region, units, revenue FROM analytics.sales_summary")
+        return None if rows is None else {r[0]: (int(r[1]), Decimal(r[2])) for r in rows}
+
+    def sales_stats(self, date: str) -> tuple[int, Decimal] | None:
+        rows = self.query(
+            "SELECT count(*), coalesce(sum(quantity * unit_price), 0) FROM ingestion.sales "
+            "WHERE sale_date = ?::DATE",
+            [date],
+        )
+        return None if rows is None else (int(rows[0][0]), Decimal(rows[0][1]))
+
+    # -- the webserver -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def graphql(self, query: str, variables: Mapping[str, object] | None = None) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(  # noqa: S310 (our own loopback URL)
+            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            payload = json.loads(response.read())
+        if payload.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {payload['errors']}")
+        return payload["data"]
+
+    def answers(self) -> bool:
+        try:
+            self.graphql("{ version }")
+        except (OSError, RuntimeError, urllib.error.URLError):
+            return False
+        return True
+
+    def location_statuses(self) -> dict[str, str]:
+        data = self.graphql(
+            """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+                 name loadStatus locationOrLoadError { __typename } } } } }"""
+        )
+        entries = data["workspaceOrError"]["locationEntries"]
+        return {
+            e["name"]: (
+                "ERROR"
+                if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"
+                else e["loadStatus"]
+            )
+            for e in entries
+        }
+
+    def runs(self, limit: int = 1000) -> list[dict[str, Any]]:
+        data = self.graphql(
+            """query($limit: Int) { runsOrError(limit: $limit) { __typename ... on Runs {
+                 results { runId jobName status repositoryOrigin { repositoryLocationName }
+                           tags { key value } } } } }""",
+            {"limit": limit},
+        )
+        runs = data["runsOrError"]["results"]
+        for run in runs:
+            run["tags"] = {t["key"]: t["value"] for t in run["tags"]}
+            run["location"] = (run.pop("repositoryOrigin") or {}).get("repositoryLocationName")
+        return runs
+
+    def run_by_id(self, run_id: str) -> dict[str, Any] | None:
+        return next((r for r in self.runs() if r["runId"] == run_id), None)
+
+    def sensor_cursors(self) -> dict[str, str | None]:
+        cursors: dict[str, str | None] = {}
+        for location in LOCATIONS:
+            data = self.graphql(
+                """query($selector: RepositorySelector!) { sensorsOrError(repositorySelector:
+                     $selector) { __typename ... on Sensors { results { name sensorState {
+                     typeSpecificData { ... on SensorData { lastCursor } } } } } } }""",
+                {
+                    "selector": {
+                        "repositoryLocationName": location,
+                        "repositoryName": "__repository__",
+                    }
+                },
+            )
+            for sensor in data["sensorsOrError"]["results"]:
+                specific = sensor["sensorState"]["typeSpecificData"] or {}
+                cursors[f"{location}/{sensor['name']}"] = specific.get("lastCursor")
+        return cursors
+
+    def daemons_healthy(self) -> bool:
+        try:
+            data = self.graphql(
+                """{ instance { daemonHealth { allDaemonStatuses {
+                     daemonType healthy required } } } }"""
+            )
+        except (OSError, RuntimeError, urllib.error.URLError):
+            return False
+        statuses = data["instance"]["daemonHealth"]["allDaemonStatuses"]
+        return all(s["healthy"] for s in statuses if s["required"])
+
+    def launch(self, location: str, job: str, tags: Mapping[str, str]) -> str:
+        data = self.graphql(
+            """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+                 __typename ... on LaunchRunSuccess { run { runId } }
+                 ... on PythonError { message } ... on RunConfigValidationInvalid {
+                 errors { message } } } }""",
+            {
+                "params": {
+                    "selector": {
+                        "repositoryLocationName": location,
+                        "repositoryName": "__repository__",
+                        "jobName": job,
+                    },
+                    "executionMetadata": {
+                        "tags": [{"key": k, "value": v} for k, v in tags.items()]
+                    },
+                }
+            },
+        )
+        result = data["launchRun"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return result["run"]["runId"]
+
+    # -- teardown ------------------------------------------------------------------------
+
+    def save_logs(self) -> None:
+        proc = self.compose("logs", "--no-color", "--timestamps", check=False, timeout=120)
+        (self.log_dir / "compose.log").write_text(proc.stdout + proc.stderr)
+
+    def down(self) -> None:
+        self.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+
+def wait_for(check: Any, timeout: float, what: str, *, interval: float = 2.0) -> Any:
+    """Poll ``check`` until truthy; fail naming ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")

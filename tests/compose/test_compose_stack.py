@@ -1,0 +1,394 @@
+"""The compose stack for real: images built offline, the stack up, data through it, one
+team's redeploy, and faults in containers. The tests share one stack (see ``conftest.py``)
+and build on each other in file order, as the system tests of the local topology do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import tarfile
+import time
+from decimal import Decimal
+
+import pytest
+
+from tests.compose.conftest import record
+from tests.compose.stack import LOCATIONS, PLATFORM_UID, SERVICES, ComposeStack, wait_for
+from tests.system.landing import Day, reference_files
+
+# A test waits on the daemon, sensors and container restarts: minutes, not seconds.
+pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
+
+PARTITION = "dagster/partition"
+PARENT = "dagster/parent_run_id"
+RANGE_START = "dagster/asset_partition_range_start"
+DELIVERED: dict[str, Day] = {}
+FIRST = Day(date="2025-03-03", first_id=20_000)
+AFTER_DEPLOY = Day(date="2025-03-04", first_id=21_000)
+AFTER_POSTGRES = Day(date="2025-03-05", first_id=22_000)
+CRASH_DATE = "2025-03-06"
+CRASH_ROWS = 1_500_000
+NEW_DESCRIPTION = "Sales enriched with customer region and product, redeployed alone."
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def _expected_summary() -> dict[str, tuple[int, Decimal]]:
+    totals: dict[str, tuple[int, Decimal]] = {}
+    for day in DELIVERED.values():
+        for region, (_, units, revenue) in day.regional().items():
+            u, r = totals.get(region, (0, Decimal(0)))
+            totals[region] = (u + units, r + revenue)
+    return totals
+
+
+def _deliver_day(stack: ComposeStack, day: Day) -> None:
+    stack.deliver(f"orders/{day.date}.csv", day.orders_csv())
+    stack.deliver(f"sales/{day.date}.csv", day.sales_csv())
+    DELIVERED[day.date] = day
+
+
+def _in_progress(stack: ComposeStack) -> list[dict]:
+    return [r for r in stack.runs() if r["status"] not in FINISHED]
+
+
+def _analytics_settled(stack: ComposeStack) -> bool:
+    return not _in_progress(stack) and stack.sales_summary() == _expected_summary()
+
+
+def _started_at(stack: ComposeStack) -> dict[str, tuple[str, str]]:
+    """Service to (container id, start time)."""
+    out = {}
+    for service in SERVICES:
+        info = stack.inspect(service)
+        out[service] = (info["Id"], info["State"]["StartedAt"])
+    return out
+
+
+def _retry_of(stack: ComposeStack, run_id: str) -> dict | None:
+    return next((r for r in stack.runs() if r["tags"].get(PARENT) == run_id), None)
+
+
+def _verdict(stack: ComposeStack, run_id: str) -> dict | None:
+    run = stack.run_by_id(run_id)
+    return run if run is not None and run["status"] in FINISHED else None
+
+
+def _await_success_or_retried(stack: ComposeStack, run_id: str, timeout: float) -> str:
+    """A run reaches SUCCESS, or FAILURE and a retry that succeeds; never stays STARTED."""
+    run = wait_for(lambda: _verdict(stack, run_id), timeout, f"a verdict for run {run_id}")
+    if run["status"] == "SUCCESS":
+        return "finished"
+    assert run["status"] == "FAILURE", run
+    retry = wait_for(lambda: _retry_of(stack, run_id), timeout, f"a retry of {run_id}")
+    done = wait_for(lambda: _verdict(stack, retry["runId"]), timeout, "the retry's verdict")
+    assert done["status"] == "SUCCESS", done
+    assert done["tags"].get("dagster/retry_number") == "1"
+    return "failed and retried"
+
+
+# -- build and start ---------------------------------------------------------------------
+
+
+def test_unknown_location_is_refused(stack: ComposeStack) -> None:
+    proc = stack.make("deploy", "LOCATION=billing", check=False, timeout=60)
+    assert proc.returncode == 2
+    assert "unknown location 'billing'" in proc.stderr
+    assert "ingestion transformation analytics" in proc.stderr
+    # Nothing was rebuilt or recreated.
+    assert "build-images" not in proc.stdout + proc.stderr
+
+
+def test_images_are_offline_builds_without_the_ca_bundle(stack: ComposeStack) -> None:
+    images = [f"data-platform/{s}:compose-test" for s in ("host", *LOCATIONS)]
+    for image in images:
+        info = stack.docker("image", "inspect", image).stdout
+        # Built on the Debian base of offline-base.sh: Debian's interpreter under /usr, not
+        # the official image's /usr/local.
+        prefix = stack.docker(
+            "run", "--rm", image, "python3", "-c", "import sys; print(sys.base_prefix)"
+        ).stdout.strip()
+        assert prefix == "/usr", (image, prefix)
+        assert '"User": "10001:10001"' in info, image
+        if stack.ca_marker is None:
+            continue
+        # The bundle was a build secret: no layer, no history entry and no config holds it.
+        history = stack.docker("history", "--no-trunc", image).stdout
+        assert stack.ca_marker not in history + info, image
+        archive = stack.log_dir / "image.tar"
+        stack.docker("save", "-o", str(archive), image, timeout=600)
+        try:
+            with tarfile.open(archive) as saved:
+                for member in saved.getmembers():
+                    content = saved.extractfile(member) if member.isfile() else None
+                    if content is not None:
+                        assert stack.ca_marker.encode() not in content.read(), (image, member.name)
+        finally:
+            archive.unlink()
+    sizes = stack.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}").stdout
+    (stack.log_dir / "image-sizes.txt").write_text(sizes)
+
+
+def test_services_are_healthy_and_locations_loaded(stack: ComposeStack) -> None:
+    wait_for(lambda: set(stack.health().values()) == {"healthy"}, 300, "every service healthy")
+    record("up_to_all_healthy_s", time.monotonic() - stack.up_at)
+    wait_for(
+        lambda: stack.answers() and stack.location_statuses() == dict.fromkeys(LOCATIONS, "LOADED"),
+        120,
+        "the webserver to list the three locations loaded",
+    )
+    assert stack.daemons_healthy()
+
+
+def test_sample_files_reach_analytics(stack: ComposeStack) -> None:
+    for name, text in reference_files().items():
+        stack.deliver(name, text)
+    _deliver_day(stack, FIRST)
+    delivered = time.monotonic()
+    wait_for(lambda: _analytics_settled(stack), 600, "analytics.sales_summary to match the files")
+    record("files_to_analytics_s", time.monotonic() - delivered)
+    record("up_to_data_in_analytics_s", time.monotonic() - stack.up_at)
+    assert stack.sales_stats(FIRST.date) == (
+        len(FIRST.sales),
+        sum((q * p for *_, q, p, _ in FIRST.sales), Decimal(0)),
+    )
+    # The two malformed lines are quarantined with file, line and reason.
+    rejected = stack.query(
+        "SELECT source_file, line_number, reason FROM ingestion.rejected_rows "
+        "WHERE source_file LIKE ? ORDER BY line_number",
+        [f"%sales/{FIRST.date}.csv"],
+    )
+    assert rejected is not None
+    assert len(rejected) == 2, rejected
+    assert all(r[2] for r in rejected)
+
+
+# -- exposure ----------------------------------------------------------------------------
+
+
+def _connects(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_only_the_ui_is_published_on_loopback_and_nothing_runs_as_root(
+    stack: ComposeStack,
+) -> None:
+    for service in SERVICES:
+        info = stack.inspect(service)
+        bindings = {k: v for k, v in (info["NetworkSettings"]["Ports"] or {}).items() if v}
+        if service == "webserver":
+            assert bindings == {"3000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(stack.port)}]}
+        else:
+            assert bindings == {}, (service, bindings)
+        # Every process of every container, the init process included, runs as non-root.
+        top = stack.docker("top", info["Id"], "-eo", "pid,uid,args").stdout.splitlines()[1:]
+        assert top, service
+        uids = {line.split()[1] for line in top}
+        assert "0" not in uids, (service, top)
+        if service != "postgres":
+            assert uids == {PLATFORM_UID}, (service, uids)
+    assert _connects("127.0.0.1", stack.port)
+    # PostgreSQL and the code servers are on no host port, as compose itself reports.
+    published = stack.compose("port", "webserver", "3000").stdout.strip()
+    assert published == f"127.0.0.1:{stack.port}"
+    for service, port in [("postgres", "5432"), *((loc, "4000") for loc in LOCATIONS)]:
+        proc = stack.compose("port", service, port, check=False)
+        assert not re.search(r":\d+$", proc.stdout.strip()), (service, proc.stdout)
+
+
+# -- one team's deploy ------------------------------------------------------------------
+
+
+def _description(stack: ComposeStack) -> str | None:
+    data = stack.graphql(
+        """{ assetNodes(assetKeys: [{path: ["transformation", "enriched_sales"]}]) {
+             description } }"""
+    )
+    nodes = data["assetNodes"]
+    return nodes[0]["description"] if nodes else None
+
+
+def test_one_team_redeploys_alone(stack: ComposeStack) -> None:
+    module = stack.root / "locations/transformation/src/transformation/defs/sales/assets.py"
+    source = module.read_text()
+    old = _description(stack)
+    assert old
+    assert old != NEW_DESCRIPTION
+    module.write_text(_with_description(source, NEW_DESCRIPTION))
+    # The image first, so the run below is in flight while the container is replaced.
+    stack.run(["sh", "deploy/docker/build-images.sh", "transformation"], timeout=900)
+    before = _started_at(stack)
+
+    run_id = stack.launch("transformation", "sales_models_job", {PARTITION: FIRST.date})
+    wait_for(
+        lambda: (stack.run_by_id(run_id) or {}).get("status") in {"STARTED", *FINISHED},
+        120,
+        "the in-flight run to start",
+        interval=0.5,
+    )
+    started = time.monotonic()
+    stack.make("deploy", "LOCATION=transformation", timeout=900)
+    record("make_deploy_s", time.monotonic() - started)
+
+    after = _started_at(stack)
+    assert after["transformation"][0] != before["transformation"][0], "recreated"
+    for service in SERVICES:
+        if service != "transformation":
+            assert after[service] == before[service], f"{service} was touched by the deploy"
+    # The webserver (and through the reload, the daemon) serve the new code, no restart.
+    wait_for(lambda: _description(stack) == NEW_DESCRIPTION, 120, "the new description")
+    record("deploy_to_new_definitions_s", time.monotonic() - started)
+    outcome = _await_success_or_retried(stack, run_id, 300)
+    (stack.log_dir / "deploy-in-flight-run.txt").write_text(outcome + "\n")
+
+    _deliver_day(stack, AFTER_DEPLOY)
+    delivered = time.monotonic()
+    wait_for(lambda: _analytics_settled(stack), 600, "the next day through the redeployed location")
+    record("deploy_file_to_analytics_s", time.monotonic() - delivered)
+    runs = [
+        r
+        for r in stack.runs()
+        if r["location"] == "transformation" and AFTER_DEPLOY.date in str(r["tags"])
+    ]
+    assert runs
+    assert all(r["status"] == "SUCCESS" for r in runs), runs
+
+
+def _with_description(source: str, description: str) -> str:
+    """The module with enriched_sales's docstring (its description in the UI) replaced."""
+    changed, count = re.subn(
+        r'(def enriched_sales\(.*?\) -> dg\.MaterializeResult:\n\s+)"""[^"]*"""',
+        lambda m: m.group(1) + f'"""{description}"""',
+        source,
+        count=1,
+        flags=re.S,
+    )
+    assert count == 1, "no enriched_sales docstring in defs/sales/assets.py"
+    return changed
+
+
+# -- faults in containers ---------------------------------------------------------------
+
+
+def _big_sales_csv(date: str, rows: int) -> tuple[str, tuple[int, Decimal]]:
+    lines = ["sale_id,order_id,customer_id,product_id,quantity,unit_price,sale_ts"]
+    units = 0
+    for i in range(rows):
+        quantity = 1 + i % 4
+        units += quantity
+        lines.append(
+            f"{5_000_000 + i},{5_000_000 + i // 3},{1 + (i // 3) % 4},3,{quantity},1.50,"
+            f"{date} 12:00:00"
+        )
+    return "\n".join(lines) + "\n", (rows, units * Decimal("1.50"))
+
+
+def _sales_run(stack: ComposeStack, date: str, exclude: set[str]) -> dict | None:
+    return next(
+        (
+            r
+            for r in stack.runs()
+            if r["location"] == "ingestion"
+            and r["runId"] not in exclude
+            and date
+            in (
+                r["tags"].get(PARTITION, "")
+                + r["tags"].get("dagster/asset_partition_range_start", "")
+            )
+        ),
+        None,
+    )
+
+
+def _worker_running(stack: ComposeStack, service: str) -> bool:
+    top = stack.docker("top", stack.container(service), "-eo", "pid,args", check=False).stdout
+    return "execute_run" in top
+
+
+def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) -> None:
+    old = stack.sales_stats(CRASH_DATE) or (0, Decimal(0))
+    text, new = _big_sales_csv(CRASH_DATE, CRASH_ROWS)
+    seen = {r["runId"] for r in stack.runs()}
+    stack.deliver(f"sales/{CRASH_DATE}.csv", text)
+    run = wait_for(lambda: _sales_run(stack, CRASH_DATE, seen), 180, "the big file's run")
+    wait_for(lambda: _worker_running(stack, "ingestion"), 120, "its run worker", interval=0.2)
+    time.sleep(1.0)  # inside the load
+
+    # The container's process dies (a crash, the kernel's OOM killer): its init is killed.
+    # `docker kill` is not used: Docker counts it as a manual stop and never restarts it.
+    info = stack.inspect("ingestion")
+    restarts = info["RestartCount"]
+    os.kill(info["State"]["Pid"], signal.SIGKILL)
+    crashed = time.monotonic()
+    wait_for(
+        lambda: (
+            stack.inspect("ingestion")["RestartCount"] > restarts
+            and stack.health()["ingestion"] == "healthy"
+        ),
+        180,
+        "the restart policy to bring ingestion back healthy",
+    )
+    record("code_server_crash_to_healthy_s", time.monotonic() - crashed)
+    stats = stack.sales_stats(CRASH_DATE)
+    assert stats in (old, new), f"{CRASH_DATE} holds {stats}: neither old {old} nor new {new}"
+
+    failed = wait_for(lambda: _verdict(stack, run["runId"]), 300, "the orphaned run's verdict")
+    record("code_server_crash_to_orphan_failed_s", time.monotonic() - crashed)
+    assert failed["status"] == "FAILURE", failed
+    retry = wait_for(lambda: _retry_of(stack, run["runId"]), 300, "the retry of the orphan")
+    done = wait_for(lambda: _verdict(stack, retry["runId"]), 600, "the retry's verdict")
+    record("code_server_crash_to_retry_success_s", time.monotonic() - crashed)
+    assert done["status"] == "SUCCESS", done
+    wait_for(lambda: stack.sales_stats(CRASH_DATE) == new, 60, "the complete new data")
+    wait_for(lambda: not _in_progress(stack), 600, "the downstream runs to settle")
+
+
+def test_postgres_container_restart_recovers_without_a_step(stack: ComposeStack) -> None:
+    stack.compose("restart", "postgres", timeout=300)
+    back = time.monotonic()
+    wait_for(lambda: stack.health()["postgres"] == "healthy", 120, "postgres healthy")
+    wait_for(lambda: stack.answers() and stack.daemons_healthy(), 180, "the daemon's heartbeats")
+    record("postgres_restart_to_daemon_healthy_s", time.monotonic() - back)
+    _deliver_day(stack, AFTER_POSTGRES)
+    wait_for(lambda: _analytics_settled(stack), 600, "a file after the restart in analytics")
+    record("postgres_restart_to_file_in_analytics_s", time.monotonic() - back)
+    assert set(stack.health().values()) == {"healthy"}
+
+
+def test_down_and_up_keep_history_cursors_and_warehouse(stack: ComposeStack) -> None:
+    runs = {r["runId"]: r["status"] for r in stack.runs()}
+    cursors = stack.sensor_cursors()
+    summary = stack.sales_summary()
+    counts = stack.query(
+        "SELECT sale_date, count(*) FROM ingestion.sales GROUP BY ALL ORDER BY ALL"
+    )
+    assert runs
+    assert summary == _expected_summary()
+
+    stack.make("down", timeout=600)
+    assert stack.compose("ps", "-q").stdout.strip() == ""
+    started = time.monotonic()
+    stack.make("up", timeout=900)
+    wait_for(lambda: set(stack.health().values()) == {"healthy"}, 300, "every service healthy")
+    wait_for(
+        lambda: stack.answers() and stack.location_statuses() == dict.fromkeys(LOCATIONS, "LOADED"),
+        120,
+        "the locations loaded again",
+    )
+    record("down_up_to_healthy_s", time.monotonic() - started)
+    # Long enough for every sensor to tick on the files already there.
+    time.sleep(75)
+    after = {r["runId"]: r["status"] for r in stack.runs()}
+    assert after == runs, f"runs after down/up: {set(after) - set(runs)} new"
+    assert stack.sensor_cursors() == cursors
+    assert stack.sales_summary() == summary
+    assert (
+        stack.query("SELECT sale_date, count(*) FROM ingestion.sales GROUP BY ALL ORDER BY ALL")
+        == counts
+    )
