@@ -5,6 +5,7 @@ and build on each other in file order, as the system tests of the local topology
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ import pytest
 
 from tests.compose.conftest import record
 from tests.compose.stack import LOCATIONS, PLATFORM_UID, SERVICES, ComposeStack, wait_for
-from tests.system.landing import Day, reference_files
+from tests.system.landing import REGION, Day, reference_files
 
 # A test waits on the daemon, sensors and container restarts: minutes, not seconds.
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
@@ -25,20 +26,27 @@ pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
 PARTITION = "dagster/partition"
 PARENT = "dagster/parent_run_id"
 RANGE_START = "dagster/asset_partition_range_start"
+SCHEDULE = "dagster/schedule_name"
 DELIVERED: dict[str, Day] = {}
+# Region to (units, revenue) of files delivered without a Day (the large crash file).
+EXTRA_REGIONAL: list[dict[str, tuple[int, Decimal]]] = []
 FIRST = Day(date="2025-03-03", first_id=20_000)
 AFTER_DEPLOY = Day(date="2025-03-04", first_id=21_000)
 AFTER_POSTGRES = Day(date="2025-03-05", first_id=22_000)
 CRASH_DATE = "2025-03-06"
-CRASH_ROWS = 1_500_000
+CRASH_ROWS = 3_000_000
 NEW_DESCRIPTION = "Sales enriched with customer region and product, redeployed alone."
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def _expected_summary() -> dict[str, tuple[int, Decimal]]:
     totals: dict[str, tuple[int, Decimal]] = {}
-    for day in DELIVERED.values():
-        for region, (_, units, revenue) in day.regional().items():
+    regional = [
+        {region: (units, revenue) for region, (_, units, revenue) in day.regional().items()}
+        for day in DELIVERED.values()
+    ]
+    for contribution in [*regional, *EXTRA_REGIONAL]:
+        for region, (units, revenue) in contribution.items():
             u, r = totals.get(region, (0, Decimal(0)))
             totals[region] = (u + units, r + revenue)
     return totals
@@ -220,9 +228,24 @@ def test_one_team_redeploys_alone(stack: ComposeStack) -> None:
     old = _description(stack)
     assert old
     assert old != NEW_DESCRIPTION
-    module.write_text(_with_description(source, NEW_DESCRIPTION))
+    images = {name: _layers(stack, name) for name in ("host", *LOCATIONS)}
+    # Unique per run: an edit the build cache has seen before would not be a rebuild.
+    description = f"{NEW_DESCRIPTION} ({stack.project})"
+    module.write_text(_with_description(source, description))
     # The image first, so the run below is in flight while the container is replaced.
+    built = time.monotonic()
     stack.run(["sh", "deploy/docker/build-images.sh", "transformation"], timeout=900)
+    record("code_change_rebuild_transformation_s", time.monotonic() - built)
+    # Layer caching: the other images are untouched, and of this one only the last layers
+    # (the environment the build stage made, the instance file) are new.
+    for name, layers in images.items():
+        if name != "transformation":
+            assert _layers(stack, name) == layers, f"{name} was rebuilt"
+    # Layers: the base, the account, the environment, the instance file, the workdir.
+    old_layers, rebuilt = images["transformation"], _layers(stack, "transformation")
+    assert len(rebuilt) == len(old_layers)
+    assert rebuilt[:2] == old_layers[:2], "the base or the account layer was rebuilt"
+    assert rebuilt[2] != old_layers[2], "the environment layer holds the old code"
     before = _started_at(stack)
 
     run_id = stack.launch("transformation", "sales_models_job", {PARTITION: FIRST.date})
@@ -242,7 +265,7 @@ def test_one_team_redeploys_alone(stack: ComposeStack) -> None:
         if service != "transformation":
             assert after[service] == before[service], f"{service} was touched by the deploy"
     # The webserver (and through the reload, the daemon) serve the new code, no restart.
-    wait_for(lambda: _description(stack) == NEW_DESCRIPTION, 120, "the new description")
+    wait_for(lambda: _description(stack) == description, 120, "the new description")
     record("deploy_to_new_definitions_s", time.monotonic() - started)
     outcome = _await_success_or_retried(stack, run_id, 300)
     (stack.log_dir / "deploy-in-flight-run.txt").write_text(outcome + "\n")
@@ -258,6 +281,12 @@ def test_one_team_redeploys_alone(stack: ComposeStack) -> None:
     ]
     assert runs
     assert all(r["status"] == "SUCCESS" for r in runs), runs
+
+
+def _layers(stack: ComposeStack, name: str) -> list[str]:
+    image = f"data-platform/{name}:compose-test"
+    out = stack.docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", image)
+    return json.loads(out.stdout)
 
 
 def _with_description(source: str, description: str) -> str:
@@ -276,17 +305,19 @@ def _with_description(source: str, description: str) -> str:
 # -- faults in containers ---------------------------------------------------------------
 
 
-def _big_sales_csv(date: str, rows: int) -> tuple[str, tuple[int, Decimal]]:
+def _big_sales_csv(date: str, rows: int) -> tuple[str, tuple[int, Decimal], dict]:
+    """A large valid sales file: its text, (rows, revenue) and region to (units, revenue)."""
     lines = ["sale_id,order_id,customer_id,product_id,quantity,unit_price,sale_ts"]
-    units = 0
+    units: dict[str, int] = {}
     for i in range(rows):
-        quantity = 1 + i % 4
-        units += quantity
+        quantity, customer = 1 + i % 4, 1 + (i // 3) % 4
+        units[REGION[customer]] = units.get(REGION[customer], 0) + quantity
         lines.append(
-            f"{5_000_000 + i},{5_000_000 + i // 3},{1 + (i // 3) % 4},3,{quantity},1.50,"
-            f"{date} 12:00:00"
+            f"{5_000_000 + i},{5_000_000 + i // 3},{customer},3,{quantity},1.50,{date} 12:00:00"
         )
-    return "\n".join(lines) + "\n", (rows, units * Decimal("1.50"))
+    regional = {region: (u, u * Decimal("1.50")) for region, u in units.items()}
+    revenue = sum(units.values()) * Decimal("1.50")
+    return "\n".join(lines) + "\n", (rows, revenue), regional
 
 
 def _sales_run(stack: ComposeStack, date: str, exclude: set[str]) -> dict | None:
@@ -307,13 +338,14 @@ def _sales_run(stack: ComposeStack, date: str, exclude: set[str]) -> dict | None
 
 
 def _worker_running(stack: ComposeStack, service: str) -> bool:
+    """A run worker: the code server starts each run in a multiprocessing child."""
     top = stack.docker("top", stack.container(service), "-eo", "pid,args", check=False).stdout
-    return "execute_run" in top
+    return "spawn_main" in top
 
 
 def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) -> None:
     old = stack.sales_stats(CRASH_DATE) or (0, Decimal(0))
-    text, new = _big_sales_csv(CRASH_DATE, CRASH_ROWS)
+    text, new, regional = _big_sales_csv(CRASH_DATE, CRASH_ROWS)
     seen = {r["runId"] for r in stack.runs()}
     stack.deliver(f"sales/{CRASH_DATE}.csv", text)
     run = wait_for(lambda: _sales_run(stack, CRASH_DATE, seen), 180, "the big file's run")
@@ -346,7 +378,8 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     record("code_server_crash_to_retry_success_s", time.monotonic() - crashed)
     assert done["status"] == "SUCCESS", done
     wait_for(lambda: stack.sales_stats(CRASH_DATE) == new, 60, "the complete new data")
-    wait_for(lambda: not _in_progress(stack), 600, "the downstream runs to settle")
+    EXTRA_REGIONAL.append(regional)
+    wait_for(lambda: _analytics_settled(stack), 600, "the crash day through to analytics")
 
 
 def test_postgres_container_restart_recovers_without_a_step(stack: ComposeStack) -> None:
@@ -361,8 +394,13 @@ def test_postgres_container_restart_recovers_without_a_step(stack: ComposeStack)
     assert set(stack.health().values()) == {"healthy"}
 
 
+def _unscheduled_runs(stack: ComposeStack) -> dict[str, str]:
+    """Run id to status, but for the cron schedules' runs (one may fall due any minute)."""
+    return {r["runId"]: r["status"] for r in stack.runs() if SCHEDULE not in r["tags"]}
+
+
 def test_down_and_up_keep_history_cursors_and_warehouse(stack: ComposeStack) -> None:
-    runs = {r["runId"]: r["status"] for r in stack.runs()}
+    runs = _unscheduled_runs(stack)
     cursors = stack.sensor_cursors()
     summary = stack.sales_summary()
     counts = stack.query(
@@ -384,7 +422,7 @@ def test_down_and_up_keep_history_cursors_and_warehouse(stack: ComposeStack) -> 
     record("down_up_to_healthy_s", time.monotonic() - started)
     # Long enough for every sensor to tick on the files already there.
     time.sleep(75)
-    after = {r["runId"]: r["status"] for r in stack.runs()}
+    after = _unscheduled_runs(stack)
     assert after == runs, f"runs after down/up: {set(after) - set(runs)} new"
     assert stack.sensor_cursors() == cursors
     assert stack.sales_summary() == summary
