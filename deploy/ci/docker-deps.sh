@@ -14,18 +14,5 @@ command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
 missing=$(echo "$missing" | sed 's/^ *//')
 [ -n "$missing" ] || exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
-    sudo=
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo=sudo
-else
-    sudo=none
-fi
-if [ "$sudo" = none ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "the compose tests need $missing: run \`sudo apt-get install -y $missing\` (or your system's equivalent), then make test-compose again" >&2
-    exit 1
-fi
-echo "installing $missing for the compose tests" >&2
-$sudo apt-get update -qq
 # shellcheck disable=SC2086  # one word per package
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+exec sh "$(dirname "$0")/apt-install.sh" "make test-compose" $missing

@@ -21,8 +21,8 @@ import pytest
 
 from platform_stack.topology import free_port
 from tests.checkout import copy_checkout
-from tests.compose.stack import SYSTEM_CA_BUNDLE, ComposeStack, wait_for
-from tests.system.harness import artifacts_dir
+from tests.compose.stack import SYSTEM_CA_BUNDLE, ComposeStack
+from tests.system.harness import artifacts_dir, eventually
 
 MEASURED: dict[str, float] = {}
 
@@ -52,7 +52,7 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         start_new_session=True,
     )
     try:
-        wait_for(lambda: proc.poll() is None and _engine_answers(), 60, "dockerd to answer")
+        eventually(lambda: proc.poll() is None and _engine_answers(), 60, "dockerd to answer")
         yield
     finally:
         proc.send_signal(signal.SIGTERM)

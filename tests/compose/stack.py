@@ -15,7 +15,6 @@ import secrets
 import shlex
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -301,15 +300,3 @@ class ComposeStack:
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
-
-
-def wait_for(check: Any, timeout: float, what: str, *, interval: float = 2.0) -> Any:
-    """Poll ``check`` until truthy; fail naming ``what`` and the last value."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")

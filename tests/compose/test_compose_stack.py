@@ -17,7 +17,8 @@ from decimal import Decimal
 import pytest
 
 from tests.compose.conftest import record
-from tests.compose.stack import LOCATIONS, PLATFORM_UID, SERVICES, ComposeStack, wait_for
+from tests.compose.stack import LOCATIONS, PLATFORM_UID, SERVICES, ComposeStack
+from tests.system.harness import eventually
 from tests.system.landing import REGION, Day, reference_files
 
 # A test waits on the daemon, sensors and container restarts: minutes, not seconds.
@@ -86,12 +87,12 @@ def _verdict(stack: ComposeStack, run_id: str) -> dict | None:
 
 def _await_success_or_retried(stack: ComposeStack, run_id: str, timeout: float) -> str:
     """A run reaches SUCCESS, or FAILURE and a retry that succeeds; never stays STARTED."""
-    run = wait_for(lambda: _verdict(stack, run_id), timeout, f"a verdict for run {run_id}")
+    run = eventually(lambda: _verdict(stack, run_id), timeout, f"a verdict for run {run_id}")
     if run["status"] == "SUCCESS":
         return "finished"
     assert run["status"] == "FAILURE", run
-    retry = wait_for(lambda: _retry_of(stack, run_id), timeout, f"a retry of {run_id}")
-    done = wait_for(lambda: _verdict(stack, retry["runId"]), timeout, "the retry's verdict")
+    retry = eventually(lambda: _retry_of(stack, run_id), timeout, f"a retry of {run_id}")
+    done = eventually(lambda: _verdict(stack, retry["runId"]), timeout, "the retry's verdict")
     assert done["status"] == "SUCCESS", done
     assert done["tags"].get("dagster/retry_number") == "1"
     return "failed and retried"
@@ -140,9 +141,9 @@ def test_images_are_offline_builds_without_the_ca_bundle(stack: ComposeStack) ->
 
 
 def test_services_are_healthy_and_locations_loaded(stack: ComposeStack) -> None:
-    wait_for(lambda: set(stack.health().values()) == {"healthy"}, 300, "every service healthy")
+    eventually(lambda: set(stack.health().values()) == {"healthy"}, 300, "every service healthy")
     record("up_to_all_healthy_s", time.monotonic() - stack.up_at)
-    wait_for(
+    eventually(
         lambda: stack.answers() and stack.location_statuses() == dict.fromkeys(LOCATIONS, "LOADED"),
         120,
         "the webserver to list the three locations loaded",
@@ -155,7 +156,7 @@ def test_sample_files_reach_analytics(stack: ComposeStack) -> None:
         stack.deliver(name, text)
     _deliver_day(stack, FIRST)
     delivered = time.monotonic()
-    wait_for(lambda: _analytics_settled(stack), 600, "analytics.sales_summary to match the files")
+    eventually(lambda: _analytics_settled(stack), 600, "analytics.sales_summary to match the files")
     record("files_to_analytics_s", time.monotonic() - delivered)
     record("up_to_data_in_analytics_s", time.monotonic() - stack.up_at)
     assert stack.sales_stats(FIRST.date) == (
@@ -249,7 +250,7 @@ def test_one_team_redeploys_alone(stack: ComposeStack) -> None:
     before = _started_at(stack)
 
     run_id = stack.launch("transformation", "sales_models_job", {PARTITION: FIRST.date})
-    wait_for(
+    eventually(
         lambda: (stack.run_by_id(run_id) or {}).get("status") in {"STARTED", *FINISHED},
         120,
         "the in-flight run to start",
@@ -265,14 +266,16 @@ def test_one_team_redeploys_alone(stack: ComposeStack) -> None:
         if service != "transformation":
             assert after[service] == before[service], f"{service} was touched by the deploy"
     # The webserver (and through the reload, the daemon) serve the new code, no restart.
-    wait_for(lambda: _description(stack) == description, 120, "the new description")
+    eventually(lambda: _description(stack) == description, 120, "the new description")
     record("deploy_to_new_definitions_s", time.monotonic() - started)
     outcome = _await_success_or_retried(stack, run_id, 300)
     (stack.log_dir / "deploy-in-flight-run.txt").write_text(outcome + "\n")
 
     _deliver_day(stack, AFTER_DEPLOY)
     delivered = time.monotonic()
-    wait_for(lambda: _analytics_settled(stack), 600, "the next day through the redeployed location")
+    eventually(
+        lambda: _analytics_settled(stack), 600, "the next day through the redeployed location"
+    )
     record("deploy_file_to_analytics_s", time.monotonic() - delivered)
     runs = [
         r
@@ -348,8 +351,8 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     text, new, regional = _big_sales_csv(CRASH_DATE, CRASH_ROWS)
     seen = {r["runId"] for r in stack.runs()}
     stack.deliver(f"sales/{CRASH_DATE}.csv", text)
-    run = wait_for(lambda: _sales_run(stack, CRASH_DATE, seen), 180, "the big file's run")
-    wait_for(lambda: _worker_running(stack, "ingestion"), 120, "its run worker", interval=0.2)
+    run = eventually(lambda: _sales_run(stack, CRASH_DATE, seen), 180, "the big file's run")
+    eventually(lambda: _worker_running(stack, "ingestion"), 120, "its run worker", interval=0.2)
     time.sleep(1.0)  # inside the load
 
     # The container's process dies (a crash, the kernel's OOM killer): its init is killed.
@@ -358,7 +361,7 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     restarts = info["RestartCount"]
     os.kill(info["State"]["Pid"], signal.SIGKILL)
     crashed = time.monotonic()
-    wait_for(
+    eventually(
         lambda: (
             stack.inspect("ingestion")["RestartCount"] > restarts
             and stack.health()["ingestion"] == "healthy"
@@ -370,26 +373,26 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     stats = stack.sales_stats(CRASH_DATE)
     assert stats in (old, new), f"{CRASH_DATE} holds {stats}: neither old {old} nor new {new}"
 
-    failed = wait_for(lambda: _verdict(stack, run["runId"]), 300, "the orphaned run's verdict")
+    failed = eventually(lambda: _verdict(stack, run["runId"]), 300, "the orphaned run's verdict")
     record("code_server_crash_to_orphan_failed_s", time.monotonic() - crashed)
     assert failed["status"] == "FAILURE", failed
-    retry = wait_for(lambda: _retry_of(stack, run["runId"]), 300, "the retry of the orphan")
-    done = wait_for(lambda: _verdict(stack, retry["runId"]), 600, "the retry's verdict")
+    retry = eventually(lambda: _retry_of(stack, run["runId"]), 300, "the retry of the orphan")
+    done = eventually(lambda: _verdict(stack, retry["runId"]), 600, "the retry's verdict")
     record("code_server_crash_to_retry_success_s", time.monotonic() - crashed)
     assert done["status"] == "SUCCESS", done
-    wait_for(lambda: stack.sales_stats(CRASH_DATE) == new, 60, "the complete new data")
+    eventually(lambda: stack.sales_stats(CRASH_DATE) == new, 60, "the complete new data")
     EXTRA_REGIONAL.append(regional)
-    wait_for(lambda: _analytics_settled(stack), 600, "the crash day through to analytics")
+    eventually(lambda: _analytics_settled(stack), 600, "the crash day through to analytics")
 
 
 def test_postgres_container_restart_recovers_without_a_step(stack: ComposeStack) -> None:
     stack.compose("restart", "postgres", timeout=300)
     back = time.monotonic()
-    wait_for(lambda: stack.health()["postgres"] == "healthy", 120, "postgres healthy")
-    wait_for(lambda: stack.answers() and stack.daemons_healthy(), 180, "the daemon's heartbeats")
+    eventually(lambda: stack.health()["postgres"] == "healthy", 120, "postgres healthy")
+    eventually(lambda: stack.answers() and stack.daemons_healthy(), 180, "the daemon's heartbeats")
     record("postgres_restart_to_daemon_healthy_s", time.monotonic() - back)
     _deliver_day(stack, AFTER_POSTGRES)
-    wait_for(lambda: _analytics_settled(stack), 600, "a file after the restart in analytics")
+    eventually(lambda: _analytics_settled(stack), 600, "a file after the restart in analytics")
     record("postgres_restart_to_file_in_analytics_s", time.monotonic() - back)
     assert set(stack.health().values()) == {"healthy"}
 
@@ -413,8 +416,8 @@ def test_down_and_up_keep_history_cursors_and_warehouse(stack: ComposeStack) -> 
     assert stack.compose("ps", "-q").stdout.strip() == ""
     started = time.monotonic()
     stack.make("up", timeout=900)
-    wait_for(lambda: set(stack.health().values()) == {"healthy"}, 300, "every service healthy")
-    wait_for(
+    eventually(lambda: set(stack.health().values()) == {"healthy"}, 300, "every service healthy")
+    eventually(
         lambda: stack.answers() and stack.location_statuses() == dict.fromkeys(LOCATIONS, "LOADED"),
         120,
         "the locations loaded again",

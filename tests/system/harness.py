@@ -7,11 +7,14 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from platform_shared.resources import WarehouseResource
 from platform_stack.topology import Topology
+
+T = TypeVar("T")
 
 
 def artifacts_dir(root: Path, name: str) -> Path:
@@ -41,8 +44,8 @@ def warehouse_of(topology: Topology) -> WarehouseResource:
 
 
 def eventually(
-    check: Callable[[], object], timeout: float, what: str, *, interval: float = 1.0
-) -> object:
+    check: Callable[[], T | None], timeout: float, what: str, *, interval: float = 1.0
+) -> T:
     """Poll ``check`` until it returns a truthy value; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     last: object = None
