@@ -22,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from platform_stack.topology import location_statuses, post_graphql
+
 PLATFORM_UID = "10001"
 SERVICES = ("postgres", "ingestion", "transformation", "analytics", "webserver", "daemon")
 LOCATIONS = ("ingestion", "transformation", "analytics")
@@ -191,15 +193,7 @@ class ComposeStack:
         return f"http://127.0.0.1:{self.port}"
 
     def graphql(self, query: str, variables: Mapping[str, object] | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(  # noqa: S310 (our own loopback URL)
-            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            payload = json.loads(response.read())
-        if payload.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {payload['errors']}")
-        return payload["data"]
+        return post_graphql(self.url, query, variables)
 
     def answers(self) -> bool:
         try:
@@ -209,19 +203,7 @@ class ComposeStack:
         return True
 
     def location_statuses(self) -> dict[str, str]:
-        data = self.graphql(
-            """{ workspaceOrError { __typename ... on Workspace { locationEntries {
-                 name loadStatus locationOrLoadError { __typename } } } } }"""
-        )
-        entries = data["workspaceOrError"]["locationEntries"]
-        return {
-            e["name"]: (
-                "ERROR"
-                if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"
-                else e["loadStatus"]
-            )
-            for e in entries
-        }
+        return location_statuses(self.url)
 
     def runs(self, limit: int = 1000) -> list[dict[str, Any]]:
         data = self.graphql(

@@ -282,39 +282,11 @@ class Topology:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def graphql(self, query: str, variables: Mapping[str, object] | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(  # noqa: S310 (always our own http URL)
-            f"{self.webserver_url}/graphql",
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            # A resolver that raised answers 500 with a GraphQL body (a ``PythonError``
-            # result or ``errors``): that is the server's answer, not a transport failure.
-            try:
-                payload = json.loads(exc.read())
-            except ValueError:
-                raise exc from None
-            if not isinstance(payload, dict) or not (payload.get("errors") or payload.get("data")):
-                raise
-        if payload.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {payload['errors']}")
-        return payload["data"]
+        return post_graphql(self.webserver_url, query, variables)
 
     def location_statuses(self) -> dict[str, str]:
         """Location name to ``LOADED``/``LOADING``/``ERROR`` as the webserver sees it."""
-        data = self.graphql(
-            """{ workspaceOrError { ... on Workspace { locationEntries {
-                   name loadStatus locationOrLoadError { __typename } } } } }"""
-        )
-        statuses = {}
-        for entry in data["workspaceOrError"]["locationEntries"]:
-            kind = (entry.get("locationOrLoadError") or {}).get("__typename")
-            statuses[entry["name"]] = "ERROR" if kind == "PythonError" else entry["loadStatus"]
-        return statuses
+        return location_statuses(self.webserver_url)
 
     def stop_schedules(self) -> list[str]:
         """Stop every running schedule of every location; the names stopped."""
@@ -509,6 +481,47 @@ class Topology:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def post_graphql(
+    webserver_url: str, query: str, variables: Mapping[str, object] | None = None
+) -> dict:
+    """One GraphQL request to a webserver; its ``data``, raising on ``errors``."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(  # noqa: S310 (always our own http URL)
+        f"{webserver_url}/graphql",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        # A resolver that raised answers 500 with a GraphQL body (a ``PythonError``
+        # result or ``errors``): that is the server's answer, not a transport failure.
+        try:
+            payload = json.loads(exc.read())
+        except ValueError:
+            raise exc from None
+        if not isinstance(payload, dict) or not (payload.get("errors") or payload.get("data")):
+            raise
+    if payload.get("errors"):
+        raise RuntimeError(f"GraphQL errors: {payload['errors']}")
+    return payload["data"]
+
+
+def location_statuses(webserver_url: str) -> dict[str, str]:
+    """Location name to ``LOADED``/``LOADING``/``ERROR`` as a webserver sees it."""
+    data = post_graphql(
+        webserver_url,
+        """{ workspaceOrError { ... on Workspace { locationEntries {
+               name loadStatus locationOrLoadError { __typename } } } } }""",
+    )
+    statuses = {}
+    for entry in data["workspaceOrError"]["locationEntries"]:
+        kind = (entry.get("locationOrLoadError") or {}).get("__typename")
+        statuses[entry["name"]] = "ERROR" if kind == "PythonError" else entry["loadStatus"]
+    return statuses
 
 
 def reload_location(webserver_url: str, name: str) -> None:
