@@ -340,10 +340,20 @@ def _sales_run(stack: ComposeStack, date: str, exclude: set[str]) -> dict | None
     )
 
 
-def _worker_running(stack: ComposeStack, service: str) -> bool:
-    """A run worker: the code server starts each run in a multiprocessing child."""
-    top = stack.docker("top", stack.container(service), "-eo", "pid,args", check=False).stdout
-    return "spawn_main" in top
+def _loading(stack: ComposeStack, run_id: str) -> bool:
+    """The run is inside its ``sales`` step: the step started (it holds the warehouse
+    slot) and has no verdict yet."""
+    data = stack.graphql(
+        """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
+             status stepStats { stepKey status } } } }""",
+        {"id": run_id},
+    )
+    run = data["runOrError"]
+    assert run["status"] not in FINISHED, f"the run ended before the crash: {run}"
+    return any(
+        step["stepKey"].endswith("sales") and step["status"] == "IN_PROGRESS"
+        for step in run.get("stepStats") or []
+    )
 
 
 def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) -> None:
@@ -351,9 +361,12 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     text, new, regional = _big_sales_csv(CRASH_DATE, CRASH_ROWS)
     seen = {r["runId"] for r in stack.runs()}
     stack.deliver(f"sales/{CRASH_DATE}.csv", text)
+    # Counted from now on: the file is landed and ends up loaded whatever this test sees.
+    EXTRA_REGIONAL.append(regional)
     run = eventually(lambda: _sales_run(stack, CRASH_DATE, seen), 180, "the big file's run")
-    eventually(lambda: _worker_running(stack, "ingestion"), 120, "its run worker", interval=0.2)
+    eventually(lambda: _loading(stack, run["runId"]), 300, "its sales step", interval=0.2)
     time.sleep(1.0)  # inside the load
+    assert _loading(stack, run["runId"]), "the load finished before the crash"
 
     # The container's process dies (a crash, the kernel's OOM killer): its init is killed.
     # `docker kill` is not used: Docker counts it as a manual stop and never restarts it.
@@ -381,7 +394,6 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     record("code_server_crash_to_retry_success_s", time.monotonic() - crashed)
     assert done["status"] == "SUCCESS", done
     eventually(lambda: stack.sales_stats(CRASH_DATE) == new, 60, "the complete new data")
-    EXTRA_REGIONAL.append(regional)
     eventually(lambda: _analytics_settled(stack), 600, "the crash day through to analytics")
 
 
@@ -402,9 +414,23 @@ def _unscheduled_runs(stack: ComposeStack) -> dict[str, str]:
     return {r["runId"]: r["status"] for r in stack.runs() if SCHEDULE not in r["tags"]}
 
 
+# Longer than the slowest sensor's minimum interval (order_history_sensor: 60 s).
+QUIET_SECONDS = 75
+
+
+def _quiet(stack: ComposeStack) -> tuple[dict[str, str], dict[str, str | None]] | None:
+    """Runs and sensor cursors once the sensors have acted on everything landed so far:
+    nothing in progress, and neither changed over a window longer than any sensor's
+    interval. A run started after `down`/`up` is then the stack's doing, not a late tick
+    on data from before."""
+    before = (_unscheduled_runs(stack), stack.sensor_cursors())
+    time.sleep(QUIET_SECONDS)
+    after = (_unscheduled_runs(stack), stack.sensor_cursors())
+    return after if after == before and not _in_progress(stack) else None
+
+
 def test_down_and_up_keep_history_cursors_and_warehouse(stack: ComposeStack) -> None:
-    runs = _unscheduled_runs(stack)
-    cursors = stack.sensor_cursors()
+    runs, cursors = eventually(lambda: _quiet(stack), 900, "the sensors to settle", interval=0)
     summary = stack.sales_summary()
     counts = stack.query(
         "SELECT sale_date, count(*) FROM ingestion.sales GROUP BY ALL ORDER BY ALL"
@@ -424,7 +450,7 @@ def test_down_and_up_keep_history_cursors_and_warehouse(stack: ComposeStack) -> 
     )
     record("down_up_to_healthy_s", time.monotonic() - started)
     # Long enough for every sensor to tick on the files already there.
-    time.sleep(75)
+    time.sleep(QUIET_SECONDS)
     after = _unscheduled_runs(stack)
     assert after == runs, f"runs after down/up: {set(after) - set(runs)} new"
     assert stack.sensor_cursors() == cursors
