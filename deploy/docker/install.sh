@@ -1,12 +1,13 @@
 #!/bin/sh
 # The one install recipe of the platform's Python environments.
 #
-# Every Dockerfile runs it (twice: --deps-only, then in full); tests/deploy/test_image_recipes.py
+# Every Dockerfile runs it (--deps-only, then in full; a location's also --split);
+# tests/deploy/test_image_recipes.py
 # replays those same Dockerfile steps into a clean virtual environment, so what the tests
 # prove is what the images contain. `make setup` uses it (with --editable) for the local
 # per-location environments.
 #
-# Usage: deploy/docker/install.sh TARGET VENV [--deps-only | --editable]
+# Usage: deploy/docker/install.sh TARGET VENV [--deps-only | --editable | --split DIR]
 #
 #   TARGET       a code location (`ingestion`, ...): platform-shared + that location and
 #                their locked dependencies, nothing of the other locations, no dev tools;
@@ -23,6 +24,12 @@
 #                an image's runtime stage copies the environment alone; those wheels are
 #                rebuilt on every run, so re-running the script always installs the
 #                current sources.
+#   --split DIR  installs nothing: moves the workspace members a full install put in VENV
+#                (their files as listed in RECORD, with their bytecode) to DIR, at the same
+#                paths below it. VENV is left as --deps-only made it, byte for byte, so an
+#                image's runtime stage copies the dependencies as a layer the build cache
+#                keeps and the platform's own code (DIR) as a small layer on top: a code
+#                change ships that layer alone.
 #
 # The workspace root is two levels above this script. Only the files the Dockerfile copied
 # are needed: the root pyproject.toml and uv.lock, plus deploy/instance/, shared/ and the
@@ -39,14 +46,15 @@ usage() {
     exit 2
 }
 
-[ $# -ge 2 ] && [ $# -le 3 ] || usage
+[ $# -ge 2 ] && [ $# -le 4 ] || usage
 target=$1
 venv=$2
 mode=${3:-wheels}
-case "$mode" in
-    wheels | --deps-only | --editable) ;;
+case "$mode:$#" in
+    wheels:2 | --deps-only:3 | --editable:3 | --split:4) ;;
     *) usage ;;
 esac
+layer=${4:-}
 case "$venv" in
     /*) ;;
     *) venv=$(pwd)/$venv ;;
@@ -81,6 +89,19 @@ case "$target" in
         members="$instance $shared $target"
         ;;
 esac
+
+if [ "$mode" = --split ]; then
+    case "$layer" in
+        /*) ;;
+        *) layer=$(pwd)/$layer ;;
+    esac
+    [ -x "$venv/bin/python" ] || {
+        echo "install.sh: --split: no environment at $venv" >&2
+        exit 2
+    }
+    # shellcheck disable=SC2086 # one distribution name per word
+    exec "$venv/bin/python" -I -B "$root/deploy/docker/split_members.py" "$layer" $members
+fi
 
 case "$mode" in
     --deps-only) set -- "$@" --no-install-workspace --no-editable ;;

@@ -27,8 +27,9 @@ from tests.system.harness import artifacts_dir, eventually
 MEASURED: dict[str, float] = {}
 
 
-def record(name: str, seconds: float) -> None:
-    MEASURED[name] = round(seconds, 1)
+def record(name: str, value: float) -> None:
+    """A figure for measurements.json: seconds (`..._s`) or megabytes (`..._mb`)."""
+    MEASURED[name] = round(value, 1)
 
 
 def _engine_answers() -> bool:

@@ -237,16 +237,20 @@ def test_one_team_redeploys_alone(stack: ComposeStack) -> None:
     built = time.monotonic()
     stack.run(["sh", "deploy/docker/build-images.sh", "transformation"], timeout=900)
     record("code_change_rebuild_transformation_s", time.monotonic() - built)
-    # Layer caching: the other images are untouched, and of this one only the last layers
-    # (the environment the build stage made, the instance file) are new.
+    # Layer caching: the other images are untouched, and of this one only the layers above
+    # the dependencies (the platform's code, the instance file) are new.
     for name, layers in images.items():
         if name != "transformation":
             assert _layers(stack, name) == layers, f"{name} was rebuilt"
-    # Layers: the base, the account, the environment, the instance file, the workdir.
+    # Layers: the base, the account, the dependencies, the code, the instance file, the workdir.
     old_layers, rebuilt = images["transformation"], _layers(stack, "transformation")
     assert len(rebuilt) == len(old_layers)
-    assert rebuilt[:2] == old_layers[:2], "the base or the account layer was rebuilt"
-    assert rebuilt[2] != old_layers[2], "the environment layer holds the old code"
+    assert rebuilt[:-3] == old_layers[:-3], "the base, account or dependency layer was rebuilt"
+    assert rebuilt[-3] != old_layers[-3], "the code layer holds the old code"
+    sizes = _layer_sizes(stack, "transformation")
+    record("code_layer_mb", sizes["code"] / 1e6)
+    record("dependency_layer_mb", sizes["dependencies"] / 1e6)
+    assert sizes["code"] * 100 < sizes["dependencies"], sizes
     before = _started_at(stack)
 
     run_id = stack.launch("transformation", "sales_models_job", {PARTITION: FIRST.date})
@@ -290,6 +294,23 @@ def _layers(stack: ComposeStack, name: str) -> list[str]:
     image = f"data-platform/{name}:compose-test"
     out = stack.docker("image", "inspect", "--format", "{{json .RootFS.Layers}}", image)
     return json.loads(out.stdout)
+
+
+def _layer_sizes(stack: ComposeStack, name: str) -> dict[str, int]:
+    """Bytes of the image's dependency and code layers, by the COPY that made each."""
+    image = f"data-platform/{name}:compose-test"
+    out = stack.docker(
+        "history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", image
+    )
+    sizes: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        size, created_by = line.split("\t", 1)
+        if created_by.startswith("COPY /opt/dagster/venv /opt/dagster/venv"):
+            sizes["dependencies"] = int(size)
+        elif created_by.startswith("COPY /opt/dagster/code/ /opt/dagster/venv/"):
+            sizes["code"] = int(size)
+    assert set(sizes) == {"dependencies", "code"}, out.stdout
+    return sizes
 
 
 def _with_description(source: str, description: str) -> str:

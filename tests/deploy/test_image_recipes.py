@@ -5,7 +5,10 @@ send (through .dockerignore, as `docker build` would) are laid out in a staging 
 its `deploy/docker/install.sh` steps run in order into a clean virtual environment. The
 environment is then probed with its own interpreter: a location's definitions load with
 that location's asset keys, no other location and no webserver is importable; the host
-environment has the webserver and the daemon and no user code.
+environment has the webserver and the daemon and no user code. A location's workspace
+packages are split off into a code layer (`install.sh --split`): the environment left
+behind must be byte for byte what the dependency step made, and the probe runs on the two
+merged as the runtime stage copies them.
 
 What is not replayed is what only changes where files land or how fast they load: the
 interpreter is this machine's (same minor version, checked in test_static) instead of the
@@ -14,6 +17,7 @@ image's, and bytecode is not precompiled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -111,16 +115,53 @@ def _copy_into(context_files: list[str], source: str, dest: Path, many: bool) ->
 
 def _replay_instance_file(words: list[str], image_venv: str | None, workdir: Path, venv: Path):
     """The RUN that makes the instance file, with the replayed environment's interpreter."""
-    python, flag, module, *args = words
+    python, *options = words
+    # -B (no bytecode written) is kept: a location's dependency layer must stay unchanged.
+    no_bytecode = ["-B"] if options[:1] == ["-B"] else []
+    flag, module, *args = options[len(no_bytecode) :]
     assert image_venv, "the instance file is made after the environment is installed"
     assert python == f"{image_venv}/bin/python", "made by the image's own environment"
     assert (flag, module) == ("-m", INSTANCE_CONFIG_MODULE), words
     out = args.index("--out") + 1
-    local = workdir / "_image_root" / args[out].lstrip("/")
+    local = _image_path(workdir, args[out])
     local.parent.mkdir(parents=True, exist_ok=True)
     args[out] = str(local)
-    subprocess.run([str(venv / "bin" / "python"), "-m", module, *args], cwd=workdir, check=True)
+    python_here = str(venv / "bin" / "python")
+    subprocess.run([python_here, *no_bytecode, "-m", module, *args], cwd=workdir, check=True)
     return local
+
+
+def _image_path(workdir: Path, path: str) -> Path:
+    """Where the replay puts a path of the image that lies outside its WORKDIR."""
+    return workdir / "_image_root" / path.lstrip("/")
+
+
+def _tree_digest(root: Path) -> dict[str, tuple[int, str]]:
+    """Mode and content digest of every entry below root (what a layer holds)."""
+    digests = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            digests[str(path.relative_to(root))] = (0, "-> " + os.readlink(path))
+        elif path.is_dir():
+            digests[str(path.relative_to(root))] = (path.stat().st_mode, "folder")
+        elif path.is_file():
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+            digests[str(path.relative_to(root))] = (path.stat().st_mode, content)
+    return digests
+
+
+def _merge_code_layer(stages: list[Stage], image_venv: str, layers: dict[str, Path], venv: Path):
+    """The runtime stage's copy of the split-off code onto the environment, replayed."""
+    copies = [i.flags_and_words() for i in stages[-1].all("COPY")]
+    for image_dir, local in layers.items():
+        assert ({"from": "build"}, [f"{image_dir}/", f"{image_venv}/"]) in copies, (
+            f"the runtime stage must copy {image_dir}/ onto {image_venv}/"
+        )
+        files = [p for p in local.rglob("*") if p.is_file()]
+        assert files, f"--split moved nothing to {image_dir}"
+        overlap = [p for p in files if (venv / p.relative_to(local)).exists()]
+        assert not overlap, f"the code layer would overwrite the dependencies: {overlap[:3]}"
+        shutil.copytree(local, venv, dirs_exist_ok=True)
 
 
 def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str, list[str]]:
@@ -140,6 +181,8 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
     image_venv: str | None = None
     targets: list[str] = []
     instance_files: list[Path] = []
+    deps_only: dict[str, tuple[int, str]] | None = None
+    layers: dict[str, Path] = {}
     for instruction in build.instructions:
         keyword = instruction.keyword
         if keyword == "ENV":
@@ -182,6 +225,10 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
             assert image_venv in (None, venv_arg), "one environment per image"
             image_venv = venv_arg
             targets.append(target)
+            if rest[:1] == ["--split"]:
+                assert deps_only is not None, "--split after a --deps-only install"
+                layers[rest[1]] = _image_path(workdir, rest[1])
+                rest = ["--split", str(layers[rest[1]])]
             command = ["sh", str(workdir / INSTALL_SCRIPT), target, str(venv), *rest]
             result = subprocess.run(
                 command, cwd=workdir, env=env, capture_output=True, text=True, check=False
@@ -191,13 +238,21 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
                 + result.stdout
                 + result.stderr
             )
+            if rest == ["--deps-only"]:
+                deps_only = _tree_digest(venv)
+            elif rest[:1] == ["--split"]:
+                # What the runtime stage's dependency layer gets: exactly what the cached
+                # --deps-only step made, so a code change leaves that layer as it was.
+                assert _tree_digest(venv) == deps_only, "--split left the environment changed"
         else:
             raise AssertionError(f"{dockerfile}:{instruction.line}: {keyword} not replayable")
     assert image_venv, f"{dockerfile}: no install step"
     assert len(instance_files) == 1, f"{dockerfile}: one instance file"
-    # The runtime stage takes that environment, at the same path (its scripts point there).
+    # The runtime stage takes that environment, at the same path (its scripts point there),
+    # and the code split off it back on top.
     copies = [i.flags_and_words() for i in stages[-1].all("COPY")]
     assert ({"from": "build"}, [image_venv, image_venv]) in copies
+    _merge_code_layer(stages, image_venv, layers, venv)
     return image_venv, targets
 
 
@@ -220,7 +275,7 @@ def probe(venv: Path, target: str, absent: list[str], cwd: Path) -> dict[str, An
 def test_location_image_recipe(location: Location, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     _, targets = replay_build_stage(location.dockerfile, tmp_path / "src", venv)
-    assert targets == [location.name, location.name]
+    assert targets == [location.name] * 3
 
     others = [loc.name for loc in workspace_locations() if loc != location]
     absent = [*others, "dagster_webserver", "dagster_graphql", "platform_stack", "pytest"]

@@ -330,9 +330,12 @@ def test_location_dockerfile(location: Location) -> None:
     assert build.name == "build"
     # Installs this location only: deps first (cheap rebuilds), then the workspace packages.
     calls = _install_calls(build)
-    assert [c[0] for c in calls] == [location.name, location.name]
+    assert [c[0] for c in calls] == [location.name] * 3
     assert calls[0][2:] == ["--deps-only"]
     assert calls[1][2:] == []
+    # Last, the workspace packages move out of the environment into their own layer.
+    assert calls[2][2] == "--split"
+    code_dir = calls[2][3]
     sources = [s for _, srcs, _ in _copies(build) for s in srcs]
     foreign = [
         s
@@ -348,8 +351,20 @@ def test_location_dockerfile(location: Location) -> None:
     assert f"locations/{location.name}/pyproject.toml" in early
     assert not any(s.endswith("/") for s in early), "sources must not be copied before deps"
     # Runtime: the environment only, the instance, the command compose runs, port 4000.
-    assert ({"from": "build"}, [calls[0][1]], calls[0][1]) in _copies(final)
+    venv = calls[0][1]
+    copies = _copies(final)
+    dependencies = copies.index(({"from": "build"}, [venv], venv))
+    assert copies[dependencies + 1] == ({"from": "build"}, [f"{code_dir}/"], f"{venv}/"), (
+        "the code layer goes right above the dependency layer"
+    )
     _assert_instance_file(build, final)
+    # Nothing may write bytecode into the dependencies between their install and the split.
+    runs = [i for i in build.all("RUN") if i.line > build.all("RUN")[0].line]
+    pythons = [i for i in runs if i.args.startswith(f"{venv}/bin/python")]
+    assert pythons, "the instance file is made by the environment's interpreter"
+    assert all(i.flags_and_words()[1][1] == "-B" for i in pythons), "run it with -B"
+    split = next(i for i in runs if "--split" in i.args).line
+    assert all(i.line < split for i in pythons)
     assert final.all("EXPOSE")[-1].args == str(CODE_SERVER_PORT)
     assert not final.all("ENTRYPOINT"), "the Helm chart passes its own arguments: no ENTRYPOINT"
     assert final.all("CMD")[-1].json_args() == _service(location.name)["command"]
