@@ -150,9 +150,13 @@ def _tree_digest(root: Path) -> dict[str, tuple[int, str]]:
     return digests
 
 
-def _merge_code_layer(stages: list[Stage], image_venv: str, layers: dict[str, Path], venv: Path):
+def _merge_code_layer(
+    copies: list[tuple[dict[str, str], list[str]]],
+    image_venv: str,
+    layers: dict[str, Path],
+    venv: Path,
+) -> None:
     """The runtime stage's copy of the split-off code onto the environment, replayed."""
-    copies = [i.flags_and_words() for i in stages[-1].all("COPY")]
     for image_dir, local in layers.items():
         assert ({"from": "build"}, [f"{image_dir}/", f"{image_venv}/"]) in copies, (
             f"the runtime stage must copy {image_dir}/ onto {image_venv}/"
@@ -252,7 +256,7 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
     # and the code split off it back on top.
     copies = [i.flags_and_words() for i in stages[-1].all("COPY")]
     assert ({"from": "build"}, [image_venv, image_venv]) in copies
-    _merge_code_layer(stages, image_venv, layers, venv)
+    _merge_code_layer(copies, image_venv, layers, venv)
     return image_venv, targets
 
 
