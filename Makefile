@@ -9,6 +9,9 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
+# Runs a command beside a PostgreSQL server (a throwaway cluster unless DAGSTER_POSTGRES_*
+# name one) on which the warehouse tests make lake catalogs: tests/with_postgres.py.
+WITH_POSTGRES := $(UV) run --frozen python -m tests.with_postgres
 # Compose v2 (`docker compose`) where the plugin is installed, else Compose 1.29.
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
              { command -v docker-compose >/dev/null 2>&1 && echo docker-compose; })
@@ -47,12 +50,15 @@ test-deps:  ## PostgreSQL server binaries and Chromium for the tests (installed 
 test: setup test-deps  ## the whole suite: each location's tests in its own environment, the rest, the compose stack
 	@status=0; \
 	for loc in $(LOCATIONS); do \
-	  echo "== $$loc: locations/$$loc in .venvs/$$loc"; \
-	  .venvs/$$loc/bin/pytest locations/$$loc $(ARGS); rc=$$?; \
+	  echo "== $$loc: locations/$$loc in .venvs/$$loc, on a SQLite and a PostgreSQL lake catalog"; \
+	  $(WITH_POSTGRES) .venvs/$$loc/bin/pytest locations/$$loc $(ARGS); rc=$$?; \
 	  [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
 	done; \
-	echo "== platform: shared/, tests/ in the dev environment"; \
-	$(PYTEST) --ignore=locations --ignore=tests/compose $(ARGS); rc=$$?; \
+	echo "== shared: shared/tests, on a SQLite and a PostgreSQL lake catalog"; \
+	$(WITH_POSTGRES) $(PYTEST) shared/tests $(ARGS); rc=$$?; \
+	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
+	echo "== platform: tests/ in the dev environment"; \
+	$(PYTEST) tests --ignore=tests/compose $(ARGS); rc=$$?; \
 	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
 	echo "== compose: tests/compose against the stack in Docker Engine"; \
 	$(MAKE) --no-print-directory test-compose; rc=$$?; \
@@ -77,8 +83,8 @@ test-compose: setup  ## the compose stack for real in Docker Engine (the last pa
 test-deploy: setup  ## deployment files: schemas, hadolint, consistency, image recipes
 	$(PYTEST) tests/deploy $(ARGS)
 
-$(addprefix test-,$(LOCATIONS)): test-%: setup  ## one location's tests, in its own environment (e.g. make test-ingestion)
-	.venvs/$*/bin/pytest locations/$* $(ARGS)
+$(addprefix test-,$(LOCATIONS)): test-%: setup test-deps  ## one location's tests, in its own environment, on both lake catalogs (e.g. make test-ingestion)
+	$(WITH_POSTGRES) .venvs/$*/bin/pytest locations/$* $(ARGS)
 
 lint: setup  ## ruff and pyright, configured once in pyproject.toml
 	$(UV) run --frozen ruff check .

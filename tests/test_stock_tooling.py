@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from platform_shared.resources import WarehouseResource
 from platform_shared.settings import default
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.topology import Process, free_port, wait_until
@@ -87,12 +87,12 @@ def test_dagster_asset_materialize_needs_no_variable(newcomer_dir: Path, tmp_pat
     assert "RUN_SUCCESS" in output
 
     # Every default landed where the README says, relative to the folder it ran in.
-    warehouse = newcomer_dir / default("WAREHOUSE_PATH")
-    assert warehouse.is_file()
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
+    assert (newcomer_dir / default("WAREHOUSE_CATALOG").removeprefix("sqlite:")).is_file()
+    assert any((newcomer_dir / default("WAREHOUSE_DATA_PATH")).rglob("*.parquet"))
+    with _reader(newcomer_dir).get_connection() as conn:
         revenue, units, regions = conn.execute(
-            # The file's catalog is named `analytics` too: qualify the schema.
-            "SELECT sum(revenue), sum(units), count(*) FROM analytics.analytics.sales_summary"
+            # The README's reader query, as written.
+            "SELECT sum(revenue), sum(units), count(*) FROM analytics.sales_summary"
         ).fetchone()  # type: ignore[misc]
     expected_revenue, expected_units = _expected_sales(newcomer_dir / default("LANDING_DIR"))
     assert (Decimal(revenue), units) == (expected_revenue, expected_units)
@@ -101,8 +101,14 @@ def test_dagster_asset_materialize_needs_no_variable(newcomer_dir: Path, tmp_pat
     assert not list(newcomer_dir.glob(".tmp_dagster_home_*"))
 
 
-def _rows(warehouse: Path, table: str) -> int:
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
+def _reader(folder: Path) -> WarehouseResource:
+    """The default lake of a checkout in ``folder``, attached read-only as a notebook would."""
+    catalog = folder / default("WAREHOUSE_CATALOG").removeprefix("sqlite:")
+    return WarehouseResource(catalog=f"sqlite:{catalog}", read_only=True)
+
+
+def _rows(folder: Path, table: str) -> int:
+    with _reader(folder).get_connection() as conn:
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
 
 
@@ -116,9 +122,8 @@ def test_dagster_job_execute_needs_no_variable(newcomer_dir: Path, tmp_path: Pat
     argv = [dagster, "job", "execute", "-m", "ingestion.definitions", "-j", "reference_data_job"]
     assert "RUN_SUCCESS" in run(argv, newcomer_dir, tmp_path)
     landing = newcomer_dir / default("LANDING_DIR")
-    warehouse = newcomer_dir / default("WAREHOUSE_PATH")
     for table in ("customers", "products"):
-        assert _rows(warehouse, f"ingestion.{table}") == _data_lines(landing / f"{table}.csv")
+        assert _rows(newcomer_dir, f"ingestion.{table}") == _data_lines(landing / f"{table}.csv")
 
 
 NOTEBOOK_CELL = """
@@ -138,7 +143,7 @@ def test_notebook_materialize_needs_no_variable(newcomer_dir: Path, tmp_path: Pa
     output = run([python, "-c", NOTEBOOK_CELL], newcomer_dir, tmp_path)
     expected = _data_lines(newcomer_dir / default("LANDING_DIR") / "customers.csv")
     assert f"rows {expected}" in output
-    assert _rows(newcomer_dir / default("WAREHOUSE_PATH"), "ingestion.customers") == expected
+    assert _rows(newcomer_dir, "ingestion.customers") == expected
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -18,19 +20,26 @@ from dagster import (
 
 from platform_shared import settings
 from platform_shared.cross_location import partition_ranges, range_tags, read_materializations
+from platform_shared.lake import (
+    Catalog,
+    MissingExtensionError,
+    WarehouseConflictError,
+    extension_file,
+)
 from platform_shared.metadata import markdown_table, table_metadata
 from platform_shared.naming import asset_key, table_name
 from platform_shared.partitions import daily_partitions, date_region_partitions
 from platform_shared.quality import failing_rows_check
-from platform_shared.resources import WarehouseResource
+from platform_shared.resources import Committed, WarehouseResource
+from platform_shared.testing import catalogs, settings_of, temporary_warehouse
 from platform_shared.validation import UnsafeInputError, parse_partition_date, resolve_inside
 
 
 def test_settings_defaults_fill_only_unset_values() -> None:
-    env = settings.with_defaults({"WAREHOUSE_PATH": "elsewhere.duckdb", "LANDING_DIR": ""})
-    assert env["WAREHOUSE_PATH"] == "elsewhere.duckdb"
+    env = settings.with_defaults({"WAREHOUSE_CATALOG": "sqlite:elsewhere.db", "LANDING_DIR": ""})
+    assert env["WAREHOUSE_CATALOG"] == "sqlite:elsewhere.db"
     assert env["LANDING_DIR"] == "data/landing"
-    assert settings.default("WAREHOUSE_PATH") == "data/warehouse/analytics.duckdb"
+    assert settings.default("WAREHOUSE_CATALOG") == "sqlite:data/warehouse/catalog.sqlite"
     with pytest.raises(KeyError, match="unknown setting"):
         settings.env("WAREHOUSE_PTH")
 
@@ -146,61 +155,164 @@ def test_multi_partitions_share_the_daily_definition() -> None:
     assert date_dim == daily_partitions
 
 
-def test_transaction_rolls_back_and_releases_the_file(tmp_path: Path) -> None:
-    warehouse = WarehouseResource(database=str(tmp_path / "w.duckdb"))
-    with warehouse.transaction() as conn:
+@pytest.fixture(params=catalogs())
+def lake(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WarehouseResource]:
+    with temporary_warehouse(tmp_path, request.param) as warehouse:
+        yield warehouse
+
+
+def test_secrets_come_from_the_variable_or_its_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "WAREHOUSE_CATALOG_PASSWORD"
+    monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(f"{name}_FILE", raising=False)
+    assert settings.secret(name) is None
+    (tmp_path / "pw").write_text("from-file\n")
+    monkeypatch.setenv(f"{name}_FILE", str(tmp_path / "pw"))
+    assert settings.secret(name) == "from-file"
+    monkeypatch.setenv(name, "from-env")
+    assert settings.secret(name) == "from-env"
+    with pytest.raises(KeyError, match="unknown secret"):
+        settings.secret("WAREHOUSE_PASSWORD")
+
+
+def test_catalog_setting_is_checked_and_never_holds_a_password() -> None:
+    assert Catalog.parse("postgres:dbname=lake host=db").extension == "postgres_scanner"
+    assert Catalog.parse("sqlite:lake.sqlite").target == str(Path("lake.sqlite").absolute())
+    for bad in ["lake.sqlite", "mysql:x", "sqlite:", "postgres:dbname=x password=hunter2"]:
+        with pytest.raises(ValueError, match="warehouse catalog"):
+            Catalog.parse(bad)
+
+
+def test_a_missing_extension_names_the_package_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda _name: None)
+    with pytest.raises(MissingExtensionError, match=r"duckdb-extension-postgres-scanner==1\.5\.5"):
+        extension_file("postgres_scanner")
+
+
+def test_transaction_rolls_back_and_writes_nothing(lake: WarehouseResource) -> None:
+    with lake.transaction() as conn:
         conn.execute("CREATE TABLE t (x INT)")
         conn.execute("INSERT INTO t VALUES (1)")
 
     def failing_write() -> None:
-        with warehouse.transaction() as conn:
+        with lake.transaction() as conn:
             conn.execute("DELETE FROM t")
             raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         failing_write()
-    # The failed block closed its connection: another process can lock the file now.
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as other:
+    with lake.get_connection() as other:
         assert other.execute("SELECT count(*) FROM t").fetchone() == (1,)
 
 
-def test_overlapping_writers_from_separate_processes_never_fail(tmp_path: Path) -> None:
-    """Three processes materialize into one DuckDB file at once, as runs of different
-    locations do; none may fail on the file lock and every partition lands once."""
-    database = str(tmp_path / "shared.duckdb")
-    writer = Path(__file__).with_name("overlapping_writer.py")
-    procs = [
-        subprocess.Popen([sys.executable, str(writer), database, str(w), "20"]) for w in range(3)
-    ]
-    assert [p.wait(180) for p in procs] == [0, 0, 0]
-    with duckdb.connect(database) as conn:
-        rows = conn.execute(
-            "SELECT writer, count(DISTINCT p), count(*), count(DISTINCT pid) FROM w "
-            "GROUP BY writer ORDER BY writer"
+def test_a_conflicting_partition_replace_is_retried_and_lands_once(
+    lake: WarehouseResource,
+) -> None:
+    """Two writers replace the same partition; the one that commits second conflicts,
+    runs its whole unit again on the other's rows, and its rows are the only ones left."""
+    lake.write(
+        lambda conn: conn.execute(
+            "CREATE SCHEMA s; CREATE TABLE s.t (p INT, who VARCHAR);"
+            "INSERT INTO s.t SELECT 0, 'seed' FROM range(5)"
+        ),
+        what="seed",
+    )
+
+    def replace(who: str, rows: int):
+        def unit(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("DELETE FROM s.t WHERE p = 0")
+            conn.execute(f"INSERT INTO s.t SELECT 0, '{who}' FROM range({rows})")
+
+        return unit
+
+    interleaved: list[Committed[None]] = []
+
+    def first(conn: duckdb.DuckDBPyConnection) -> None:
+        replace("first", 3)(conn)
+        if not interleaved:  # the other writer commits while this one is open
+            interleaved.append(lake.write(replace("second", 4), what="s.t p=0"))
+
+    committed = lake.write(first, what="s.t p=0")
+    assert interleaved[0].attempts == 1
+    assert committed.attempts == 2
+    assert committed.snapshot_id is not None
+    assert interleaved[0].snapshot_id is not None
+    assert committed.snapshot_id > interleaved[0].snapshot_id
+    with lake.get_connection() as conn:
+        assert conn.execute("SELECT who, count(*) FROM s.t GROUP BY who").fetchall() == [
+            ("first", 3)
+        ]
+        # Every committed state stays readable at its snapshot.
+        before = conn.execute(
+            f"SELECT who, count(*) FROM s.t AT (VERSION => {interleaved[0].snapshot_id}) "
+            "GROUP BY who"
         ).fetchall()
-    pids = {row[3] for row in rows}
-    assert [(w, parts, n) for w, parts, n, _ in rows] == [
-        (0, 20, 2000),
-        (1, 20, 2000),
-        (2, 20, 2000),
+    assert before == [("second", 4)]
+
+
+def test_a_conflict_beyond_the_budget_names_what_was_written(tmp_path: Path) -> None:
+    with temporary_warehouse(tmp_path, "sqlite", conflict_attempts=2) as lake:
+
+        def replace(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("DELETE FROM t WHERE p = 1")
+            conn.execute("INSERT INTO t VALUES (1)")
+
+        lake.write(
+            lambda conn: conn.execute("CREATE TABLE t (p INT); INSERT INTO t VALUES (1)"),
+            what="seed",
+        )
+
+        def always_overtaken(conn: duckdb.DuckDBPyConnection) -> None:
+            replace(conn)
+            lake.write(replace, what="another writer")  # commits first, every time
+
+        with pytest.raises(WarehouseConflictError, match=r"^t partitions 1: .* 2 attempts"):
+            lake.write(always_overtaken, what="t partitions 1")
+
+
+def test_overlapping_writers_from_separate_processes_never_fail(
+    lake: WarehouseResource, tmp_path: Path
+) -> None:
+    """Three processes replace the same 20 partitions of one table at once, as runs of
+    different locations and backfills do with no pool between them: none fails, and each
+    partition holds exactly one writer's complete rows."""
+    writer = Path(__file__).with_name("overlapping_writer.py")
+    env = {**os.environ, **settings_of(lake)}
+    procs = [
+        subprocess.Popen([sys.executable, str(writer), str(w), "20"], env=env) for w in range(3)
     ]
-    assert pids == {1}
+    assert [p.wait(300) for p in procs] == [0, 0, 0]
+    with lake.get_connection() as conn:
+        rows = conn.execute(
+            "SELECT p, count(*), count(DISTINCT writer), count(DISTINCT pid) FROM w "
+            "GROUP BY p ORDER BY p"
+        ).fetchall()
+    assert [(p, n, writers, pids) for p, n, writers, pids in rows] == [
+        (p, 100, 1, 1) for p in range(20)
+    ]
 
 
-def test_a_warehouse_file_named_like_a_schema_is_unambiguous(tmp_path: Path) -> None:
-    """The default file is analytics.duckdb while analytics is also a schema in it."""
-    warehouse = WarehouseResource(database=str(tmp_path / "analytics.duckdb"))
-    with warehouse.transaction() as conn:
+def test_a_reader_names_schemas_without_ambiguity(lake: WarehouseResource) -> None:
+    """The lake is attached as `warehouse`, so `analytics.t` can only mean the schema."""
+    with lake.transaction() as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS analytics")
         conn.execute("CREATE OR REPLACE TABLE analytics.t AS SELECT 42 AS x")
-    with warehouse.get_connection() as conn:
+    reader = lake.model_copy(update={"read_only": True, "data_path": ""})
+    with reader.get_connection() as conn:
         assert conn.execute("SELECT x FROM analytics.t").fetchall() == [(42,)]
+        with pytest.raises(duckdb.Error, match="read-only"):
+            conn.execute("INSERT INTO analytics.t VALUES (1)")
 
 
-def test_warehouse_memory_limit_spills_beside_the_warehouse_file(tmp_path: Path) -> None:
-    database = tmp_path / "w.duckdb"
-    warehouse = WarehouseResource(database=str(database), memory_limit="100MB")
-    with warehouse.get_connection() as conn:
+def test_warehouse_memory_limit_spills_to_a_temporary_folder(tmp_path: Path) -> None:
+    with (
+        temporary_warehouse(tmp_path, "sqlite", memory_limit="100MB") as warehouse,
+        warehouse.get_connection() as conn,
+    ):
         settings = dict(
             conn.execute(
                 "SELECT name, value FROM duckdb_settings() "
@@ -213,5 +325,5 @@ def test_warehouse_memory_limit_spills_beside_the_warehouse_file(tmp_path: Path)
             "ORDER BY h)"
         ).fetchone()
     assert settings["memory_limit"] in {"95.3 MiB", "100.0 MB"}, settings
-    assert settings["temp_directory"] == f"{database}.tmp"
+    assert settings["temp_directory"].endswith("warehouse-spill")
     assert rows == (4_000_000,)

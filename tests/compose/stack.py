@@ -150,25 +150,23 @@ class ComposeStack:
         self.exec("ingestion", "sh", "-c", script, "deliver", relative, stdin=text)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[list[Any]] | None:
-        """Rows of a read-only query on the warehouse, or None while a writer holds it."""
+        """Rows of a read-only query on the warehouse, or None before the table exists."""
         script = (
-            "import json, sys, duckdb\n"
+            "import json, os, sys\n"
+            "from platform_shared.resources import WarehouseResource\n"
             "sql, params = json.loads(sys.stdin.read())\n"
-            # Attached under another name: the file's own (analytics) is also a schema.
-            "conn = duckdb.connect()\n"
-            "try:\n"
-            "    conn.execute(\"ATTACH '/data/warehouse/analytics.duckdb' AS wh (READ_ONLY)\")\n"
-            "    conn.execute('USE wh')\n"
-            "except duckdb.IOException as exc:\n"
-            "    print(json.dumps({'busy': str(exc)})); sys.exit(0)\n"
-            "rows = conn.execute(sql, params).fetchall()\n"
+            # The lake the container's runs write, attached read-only as any reader does.
+            "reader = WarehouseResource(catalog=os.environ['WAREHOUSE_CATALOG'], read_only=True)\n"
+            "with reader.get_connection() as conn:\n"
+            "    rows = conn.execute(sql, params).fetchall()\n"
             "print(json.dumps({'rows': rows}, default=str))\n"
         )
         proc = self.exec(
             "analytics", "python", "-c", script, stdin=json.dumps([sql, list(params)]), check=False
         )
         if proc.returncode != 0:
-            if "does not exist" in proc.stderr or "Catalog Error" in proc.stderr:
+            not_yet = ("does not exist", "Catalog Error", "Unable to open database")
+            if any(text in proc.stderr for text in not_yet):
                 return None
             raise AssertionError(f"warehouse query failed: {proc.stderr[-2000:]}")
         answer = json.loads(proc.stdout.strip().splitlines()[-1])

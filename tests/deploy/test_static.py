@@ -69,7 +69,8 @@ SHARED_CI_TRIGGERS = {
     REUSABLE_WORKFLOW.removeprefix("./"),
 }
 PATH_SETTINGS = {
-    "WAREHOUSE_PATH": "/data/warehouse/analytics.duckdb",
+    "WAREHOUSE_CATALOG": "sqlite:/data/warehouse/catalog.sqlite",
+    "WAREHOUSE_DATA_PATH": "/data/warehouse/lake/",
     "LANDING_DIR": "/data/landing",
     "EXPORT_DIR": "/data/warehouse/exports",
 }

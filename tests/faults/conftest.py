@@ -35,7 +35,9 @@ def start_platform(
     def start(name: str, **extra_env: str) -> Iterator[Topology]:
         data = tmp_path_factory.mktemp(f"faults-{name}")
         (data / "landing").mkdir()
-        environ = platform_environ(data, {**postgres_databases(), **extra_env})
+        environ = platform_environ(
+            data, {**postgres_databases(), **extra_env}, catalog=postgres_databases()
+        )
         topology = Topology(
             root=pytestconfig.rootpath,
             home=data / "home",

@@ -364,8 +364,8 @@ def _covers(span: str, date: str) -> bool:
     return start <= date <= (end or start)
 
 
-# Ten files load one after another (the warehouse pool has one slot), then the good days
-# flow on: minutes on a quiet machine, far more when the cores are shared.
+# Ten files load, then the good days flow on: minutes on a quiet machine, far more when
+# the cores are shared.
 @pytest.mark.timeout(1800)
 def test_malformed_files_are_quarantined_line_by_line(
     platform: Topology, instance: DagsterInstance

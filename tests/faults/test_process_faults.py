@@ -187,14 +187,14 @@ def _failure(instance: DagsterInstance, run: DagsterRun) -> str:
     return f"{run.job_name} {run.status.value}: {[e.message for e in events][:1]}"
 
 
-def _warehouse_open_by(pid: int, warehouse: Path) -> bool:
+def _file_open_by(pid: int, path: Path) -> bool:
     try:
         fds = list(Path(f"/proc/{pid}/fd").iterdir())
     except OSError:
         return False
     for fd in fds:
         try:
-            if Path(os.readlink(fd)) == warehouse:
+            if Path(os.readlink(fd)) == path:
                 return True
         except OSError:
             continue
@@ -233,8 +233,9 @@ def _reload_mid_write(
     platform: Topology, instance: DagsterInstance, date: str
 ) -> tuple[DagsterRun, int, Stats]:
     """Re-deliver a large changed file for ``date`` and wait until the worker of its run
-    has the warehouse open (inside the load's transaction). Returns the run, the worker's
-    pid (a child of the ingestion code server) and the expected new stats."""
+    reads it (inside the load's transaction: the file is read by the lake's connection).
+    Returns the run, the worker's pid (a child of the ingestion code server) and the
+    expected new stats."""
     before = {r.run_id for r in _sales_runs(instance, date)}
     new = _big_sales_csv(landing_dir(platform) / "sales" / f"{date}.csv", date, BIG_ROWS)
     run = eventually(
@@ -245,12 +246,12 @@ def _reload_mid_write(
     assert isinstance(run, DagsterRun)
     report = eventually(lambda: worker_report(instance, run.run_id), 120, "its worker's pid")
     pid = report.pid  # type: ignore[union-attr]
-    warehouse = Path(platform.environ["WAREHOUSE_PATH"]).resolve()
+    landing_file = (landing_dir(platform) / "sales" / f"{date}.csv").resolve()
     eventually(
-        lambda: _warehouse_open_by(pid, warehouse) or not _pid_alive(pid),
+        lambda: _file_open_by(pid, landing_file) or not _pid_alive(pid),
         120,
-        "the run worker to open the warehouse",
-        # The load holds the warehouse for a second or two: look often enough to catch it.
+        "the run worker to read the file in its transaction",
+        # The load reads the file for a second or two: look often enough to catch it.
         interval=0.05,
     )
     assert _pid_alive(pid), _failure(instance, instance.get_run_by_id(run.run_id) or run)

@@ -455,7 +455,7 @@ def test_overlapping_writers_never_collide(
     ]
     executing = [(a, b) for a, b in pairs if a[2] < b[3] and b[2] < a[3]]  # type: ignore[operator]
     _record("overlap_runs_in_flight_together", len(pairs))
-    # The warehouse pool admits one writing run at a time: the rest wait in the queue.
+    # Writing runs of every location execute together: no pool serialises the lake.
     _record("overlap_runs_executing_together", len(executing))
     held_record = instance.get_run_record_by_id(held.run_id)
     assert held_record is not None

@@ -9,7 +9,7 @@ are kept under ``artifacts/system`` for the CI report.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -21,6 +21,7 @@ from tests.system.harness import artifacts_dir, platform_environ
 def platform(
     tmp_path_factory: pytest.TempPathFactory,
     postgres_env: dict[str, str],
+    postgres_databases: Callable[[], dict[str, str]],
     pytestconfig: pytest.Config,
 ) -> Iterator[Topology]:
     """The whole platform on a fresh PostgreSQL database."""
@@ -29,7 +30,7 @@ def platform(
     topology = Topology(
         root=pytestconfig.rootpath,
         home=data / "home",
-        environ=platform_environ(data, postgres_env),
+        environ=platform_environ(data, postgres_env, catalog=postgres_databases()),
         webserver_port=free_port(),
         log_dir=artifacts_dir(pytestconfig.rootpath, "platform"),
         schedules=False,

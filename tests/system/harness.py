@@ -24,15 +24,39 @@ def artifacts_dir(root: Path, name: str) -> Path:
     return path
 
 
-def platform_environ(data: Path, extra: dict[str, str]) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_POSTGRES_")}
+def platform_environ(
+    data: Path, extra: dict[str, str], catalog: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a platform whose data lives in ``data``.
+
+    ``catalog``: the ``DAGSTER_POSTGRES_*`` of a database to keep the lake's catalog in, as
+    deployments do; without it the catalog is a SQLite file, the embedded default.
+    """
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_POSTGRES_", "WAREHOUSE_"))
+    }
     environ.update(
-        WAREHOUSE_PATH=str(data / "warehouse" / "analytics.duckdb"),
+        WAREHOUSE_CATALOG=f"sqlite:{data / 'warehouse' / 'catalog.sqlite'}",
+        WAREHOUSE_DATA_PATH=str(data / "warehouse" / "lake"),
         LANDING_DIR=str(data / "landing"),
         EXPORT_DIR=str(data / "warehouse" / "exports"),
     )
+    if catalog is not None:
+        environ.update(postgres_catalog(catalog))
     environ.update(extra)
     return environ
+
+
+def postgres_catalog(database: dict[str, str]) -> dict[str, str]:
+    """The warehouse settings of a lake catalog in the PostgreSQL database ``database``."""
+    return {
+        "WAREHOUSE_CATALOG": (
+            f"postgres:dbname={database['DAGSTER_POSTGRES_DB']} "
+            f"host={database['DAGSTER_POSTGRES_HOST']} port={database['DAGSTER_POSTGRES_PORT']} "
+            f"user={database['DAGSTER_POSTGRES_USER']}"
+        ),
+        "WAREHOUSE_CATALOG_PASSWORD": database["DAGSTER_POSTGRES_PASSWORD"],
+    }
 
 
 def landing_dir(topology: Topology) -> Path:
@@ -40,7 +64,18 @@ def landing_dir(topology: Topology) -> Path:
 
 
 def warehouse_of(topology: Topology) -> WarehouseResource:
-    return WarehouseResource(database=topology.environ["WAREHOUSE_PATH"])
+    """The platform's lake, as the test process reads it.
+
+    The catalog's password reaches this process's connections the way it reaches the
+    platform's: through ``WAREHOUSE_CATALOG_PASSWORD`` (one test server, one password).
+    """
+    password = topology.environ.get("WAREHOUSE_CATALOG_PASSWORD")
+    if password:
+        os.environ["WAREHOUSE_CATALOG_PASSWORD"] = password
+    return WarehouseResource(
+        catalog=topology.environ["WAREHOUSE_CATALOG"],
+        data_path=topology.environ["WAREHOUSE_DATA_PATH"],
+    )
 
 
 def eventually(

@@ -73,10 +73,13 @@ def test_dev_stack_moves_sample_data_to_analytics_without_a_click(
         landing = Path(environ["LANDING_DIR"])
         assert len(list((landing / "sales").glob("*.csv"))) == 7
 
-        warehouse = WarehouseResource(database=environ["WAREHOUSE_PATH"], lock_timeout_seconds=30)
+        warehouse = WarehouseResource(
+            catalog=environ["WAREHOUSE_CATALOG"], data_path=environ["WAREHOUSE_DATA_PATH"]
+        )
+        catalog_file = Path(environ["WAREHOUSE_CATALOG"].removeprefix("sqlite:"))
 
         def analytics_loaded() -> tuple | None:
-            if not Path(environ["WAREHOUSE_PATH"]).exists():
+            if not catalog_file.exists():
                 return None
             with warehouse.get_connection() as conn:
                 tables = {

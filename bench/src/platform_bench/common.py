@@ -6,9 +6,12 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import duckdb
 
 DEFAULT_ROWS = 10_000_000
 DEFAULT_DAYS = 365
@@ -101,3 +104,27 @@ def percentile(samples: list[float], pct: float) -> float:
 
 def ratio(measured: float, baseline: float) -> float:
     return round(measured / baseline, 2) if baseline > 0 else float("inf")
+
+
+def lake_env(folder: Path) -> dict[str, str]:
+    """The warehouse settings of a platform whose lake (SQLite catalog) lives in ``folder``."""
+    return {
+        "WAREHOUSE_CATALOG": f"sqlite:{folder / 'catalog.sqlite'}",
+        "WAREHOUSE_DATA_PATH": str(folder / "lake"),
+    }
+
+
+@contextmanager
+def read_warehouse(folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to what a run left in ``folder``: the baseline's DuckDB file
+    (``warehouse.duckdb``) or the platform's lake (:func:`lake_env`)."""
+    single = folder / "warehouse.duckdb"
+    if single.exists():
+        with duckdb.connect(str(single), read_only=True) as conn:
+            yield conn
+        return
+    from platform_shared.resources import WarehouseResource
+
+    reader = WarehouseResource(catalog=lake_env(folder)["WAREHOUSE_CATALOG"], read_only=True)
+    with reader.get_connection() as conn:
+        yield conn

@@ -25,10 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
-from platform_bench.common import Context, Scale, progress, ratio
+from platform_bench.common import Context, Scale, lake_env, progress, ratio, read_warehouse
 from platform_bench.overhead import postgres_database
 from platform_shared.settings import with_defaults
 from platform_stack.instance import environment, initialize_storage, prepare_home
@@ -215,7 +214,7 @@ def partition_counts(database: Path, spec: SampleSpec) -> dict[str, object]:
         "transformation.daily_sales": ("date", "date", first_half),
     }
     problems: list[str] = []
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with read_warehouse(database) as conn:
         for table, (day, row_id, expected) in tables.items():
             rows = conn.execute(
                 f"SELECT {day}, count(*), count(DISTINCT {row_id}) FROM {table} GROUP BY 1"
@@ -252,7 +251,7 @@ def run(context: Context) -> None:
     days = max(2, min(scale.days, MAX_DAYS))
     spec = SampleSpec(days=days, sales_rows=scale.rows)
     scratch = context.scratch / "concurrency"
-    landing, warehouse, home = scratch / "landing", scratch / "wh.duckdb", scratch / "home"
+    landing, warehouse, home = scratch / "landing", scratch / "warehouse", scratch / "home"
     progress(f"concurrency sample data: {scale.rows} sales rows over {days} days")
     generate(landing, spec)
     setup, measured = plan(spec)
@@ -262,7 +261,7 @@ def run(context: Context) -> None:
                 **os.environ,
                 **pg,
                 "DAGSTER_HOME": str(home),
-                "WAREHOUSE_PATH": str(warehouse),
+                **lake_env(warehouse),
                 "LANDING_DIR": str(landing),
                 "EXPORT_DIR": str(scratch / "exports"),
             }

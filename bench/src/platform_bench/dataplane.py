@@ -32,9 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-import duckdb
-
-from platform_bench.common import Context, Scale, progress, ratio
+from platform_bench.common import Context, Scale, lake_env, progress, ratio, read_warehouse
 from platform_stack.instance import POSTGRES_VARS, initialize_storage, prepare_home, uses_postgres
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.topology import Topology
@@ -123,7 +121,7 @@ class Bench:
         folder = self.scratch / name
         return {
             **self.environ,
-            "WAREHOUSE_PATH": str(folder / "warehouse.duckdb"),
+            **lake_env(folder),
             "LANDING_DIR": str(landing),
             "EXPORT_DIR": str(folder / "exports"),
         }
@@ -137,7 +135,7 @@ class Bench:
             "--landing",
             str(landing),
             "--warehouse",
-            environ["WAREHOUSE_PATH"],
+            str(self.scratch / name / "warehouse.duckdb"),
             "--exports",
             environ["EXPORT_DIR"],
             "--first",
@@ -244,10 +242,10 @@ def per_partition_steps(days: list[dt.date]) -> list[tuple[str, str, str | None]
     return steps
 
 
-def summarize(warehouse: Path) -> dict[str, dict[str, str]]:
+def summarize(folder: Path) -> dict[str, dict[str, str]]:
     """Row count and revenue of every compared table, and quarantined lines per feed."""
     summary: dict[str, dict[str, str]] = {}
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
+    with read_warehouse(folder) as conn:
         for table, revenue in COMPARED.items():
             total = f"sum({revenue})" if revenue else "NULL"
             row = conn.execute(f"SELECT count(*), {total} FROM {table}").fetchone()
@@ -347,8 +345,8 @@ def _target(scale: Scale) -> float:
 
 def _compare_both(bench: Bench, baseline_name: str, platform_name: str) -> dict[str, object]:
     summary = compare(
-        bench.scratch / baseline_name / "warehouse.duckdb",
-        bench.scratch / platform_name / "warehouse.duckdb",
+        bench.scratch / baseline_name,
+        bench.scratch / platform_name,
     )
     return {
         "result_check": "passed",

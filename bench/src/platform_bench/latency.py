@@ -42,7 +42,7 @@ from dagster import (
     RunsFilter,
 )
 
-from platform_bench.common import Context, percentile, progress
+from platform_bench.common import Context, lake_env, percentile, progress
 from platform_shared.dagster_private import PARENT_RUN_ID_TAG
 from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
 from platform_stack.instance import POSTGRES_VARS
@@ -234,7 +234,7 @@ def bench_platform(
     with _terminate_as_interrupt(), bench_database(base, name) as postgres:
         environ = {k: v for k, v in base.items() if not k.startswith("DAGSTER_POSTGRES_")}
         environ.update(
-            WAREHOUSE_PATH=str(data / "warehouse" / "analytics.duckdb"),
+            **lake_env(data / "warehouse"),
             LANDING_DIR=str(landing),
             EXPORT_DIR=str(data / "warehouse" / "exports"),
             **postgres,

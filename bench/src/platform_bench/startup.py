@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import time
 
-from platform_bench.common import Context, median_seconds, progress, ratio
+from platform_bench.common import Context, lake_env, median_seconds, progress, ratio
 from platform_stack.instance import prepare_home
 from platform_stack.topology import Process, Topology, free_port, wait_until
 
@@ -25,7 +25,7 @@ def run(context: Context) -> None:
     scratch = context.scratch / "startup"
     environ = {
         **os.environ,
-        "WAREHOUSE_PATH": str(scratch / "wh.duckdb"),
+        **lake_env(scratch / "warehouse"),
         "LANDING_DIR": str(scratch / "landing"),
         "EXPORT_DIR": str(scratch / "exports"),
     }

@@ -16,15 +16,15 @@ Product 10 was renamed "Widget Pro" by its latest sale. Customer 4 (Dana) has an
 but no sale line; customer 5 has a sale line but is not in customer_orders.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from analytics.resources import PlatformLinks
 from platform_shared.resources import ExportFolder, WarehouseResource
+from platform_shared.testing import catalogs, temporary_warehouse
 
 WEBSERVER_URL = "http://dagster.test:3000"
 
@@ -74,17 +74,13 @@ INSERT INTO transformation.regional_daily_sales VALUES
 """
 
 
-def seed(database: Path) -> None:
-    with duckdb.connect(str(database)) as conn:
-        conn.execute(SEED_SQL)
-
-
-@pytest.fixture
-def warehouse_path(tmp_path: Path) -> Path:
-    path = tmp_path / "warehouse" / "wh.duckdb"
-    path.parent.mkdir()
-    seed(path)
-    return path
+@pytest.fixture(params=catalogs())
+def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WarehouseResource]:
+    """A lake holding the seed tables, on each catalog the session covers."""
+    with temporary_warehouse(tmp_path / "warehouse", request.param) as lake:
+        with lake.get_connection() as conn:
+            conn.execute(SEED_SQL)
+        yield lake
 
 
 @pytest.fixture
@@ -93,20 +89,20 @@ def export_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def resources(warehouse_path: Path, export_dir: Path) -> dict[str, object]:
+def resources(warehouse: WarehouseResource, export_dir: Path) -> dict[str, object]:
     return {
-        "warehouse": WarehouseResource(database=str(warehouse_path)),
+        "warehouse": warehouse,
         "exports": ExportFolder(root=str(export_dir)),
         "links": PlatformLinks(webserver_url=WEBSERVER_URL + "/"),
     }
 
 
 @pytest.fixture
-def fetch(warehouse_path: Path) -> Callable[[str], list[tuple[Any, ...]]]:
-    """Rows of a query against the test warehouse (read-only connection)."""
+def fetch(warehouse: WarehouseResource) -> Callable[[str], list[tuple[Any, ...]]]:
+    """Rows of a query against the test warehouse."""
 
     def run(sql: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        with warehouse.get_connection() as conn:
             return conn.execute(sql).fetchall()
 
     return run

@@ -14,6 +14,7 @@ from analytics.defs import schedules
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
 from platform_shared.partitions import daily_partitions, date_region_partitions
 from platform_shared.settings import current, default
+from platform_shared.testing import settings_of
 
 SALES_SUMMARY = dg.AssetKey(["analytics", "sales_summary"])
 TOP_PRODUCTS = dg.AssetKey(["analytics", "top_products"])
@@ -235,9 +236,10 @@ def test_borrowed_keys_are_transformation_models() -> None:
 
 
 @pytest.fixture
-def platform_env(monkeypatch, warehouse_path: Path, export_dir: Path) -> None:
+def platform_env(monkeypatch, warehouse, export_dir: Path) -> None:
     """The settings the real definitions read at run time, pointed at the test warehouse."""
-    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse_path))
+    for name, value in settings_of(warehouse).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("WAREHOUSE_MEMORY_LIMIT", default("WAREHOUSE_MEMORY_LIMIT"))
     monkeypatch.setenv("EXPORT_DIR", str(export_dir))
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")

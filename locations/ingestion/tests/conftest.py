@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from ingestion.quality import QualityConfig
 from platform_shared.resources import LandingZone, WarehouseResource
+from platform_shared.testing import catalogs, temporary_warehouse
 
 # An mtime long past: the file counts as settled on first sight.
 OLD = time.time() - 3600
@@ -25,9 +25,11 @@ def landing(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path) -> WarehouseResource:
-    return WarehouseResource(database=str(tmp_path / "warehouse.duckdb"))
+@pytest.fixture(params=catalogs())
+def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WarehouseResource]:
+    """An empty lake, on each catalog the session covers."""
+    with temporary_warehouse(tmp_path / "warehouse", request.param) as lake:
+        yield lake
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def query(warehouse: WarehouseResource) -> Callable[..., list[tuple[Any, ...]]]:
     """Rows of a SQL query against the test warehouse."""
 
     def _query(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(warehouse.database, read_only=True) as conn:
+        with warehouse.get_connection() as conn:
             return conn.execute(sql, params or []).fetchall()
 
     return _query

@@ -214,14 +214,14 @@ def test_hostile_partition_key_is_refused_before_file_or_sql(resources, warehous
             )
         )
     assert "Refusing to load sales" in caplog.text
-    assert not Path(warehouse.database).exists()  # nothing ever connected
+    assert not Path(warehouse.data_path).exists()  # nothing ever attached the lake
 
 
 def test_hostile_partition_key_never_becomes_a_run(resources, warehouse):
     assert not daily_partitions.has_partition_key(HOSTILE_KEY)
     with pytest.raises(dg.DagsterUnknownPartitionError):
         dg.materialize([sales], partition_key=HOSTILE_KEY, resources=resources)
-    assert not Path(warehouse.database).exists()
+    assert not Path(warehouse.data_path).exists()
 
 
 def test_symlink_out_of_the_landing_folder_is_refused(tmp_path, landing, resources, warehouse):
@@ -235,7 +235,7 @@ def test_symlink_out_of_the_landing_folder_is_refused(tmp_path, landing, resourc
         pytest.raises(dg.Failure, match="outside the landing folder"),
     ):
         list(cast(Iterable[Any], sales(context)))
-    assert not Path(warehouse.database).exists()
+    assert not Path(warehouse.data_path).exists()
 
 
 @dg.asset(

@@ -35,7 +35,7 @@ def test_assets_carry_keys_groups_tags_and_descriptions():
         assert node.tags["priority"] == priority
         assert node.partitions_def == partitions
         assert node.description
-        assert node.pools == {"warehouse"}
+        assert not node.pools  # the lake takes concurrent writers
         assert "duckdb" in node.kinds
 
 

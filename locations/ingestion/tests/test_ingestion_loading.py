@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from ingestion import loading
@@ -31,8 +30,8 @@ def target(write: Callable[..., Path], day: str, content: str | bytes) -> Target
 
 
 @pytest.fixture
-def conn(tmp_path: Path):
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+def conn(warehouse):
+    with warehouse.get_connection() as connection:
         prepare(connection)
         yield connection
 

@@ -26,6 +26,7 @@ import pytest
 
 from platform_shared.resources import WarehouseResource
 from platform_shared.settings import default
+from platform_shared.testing import catalogs, settings_of, temporary_warehouse
 from transformation.definitions import defs
 
 INGESTION_DDL = """
@@ -77,13 +78,17 @@ RunJob = Callable[..., dg.ExecuteInProcessResult]
 Sql = Callable[..., list[tuple]]
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WarehouseResource:
-    """An empty warehouse file, also what the location's resources resolve at run time."""
-    path = tmp_path / "warehouse" / "wh.duckdb"
-    monkeypatch.setenv("WAREHOUSE_PATH", str(path))
-    monkeypatch.setenv("WAREHOUSE_MEMORY_LIMIT", default("WAREHOUSE_MEMORY_LIMIT"))
-    return WarehouseResource(database=str(path))
+@pytest.fixture(params=catalogs())
+def warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[WarehouseResource]:
+    """An empty lake (on each catalog the session covers), also what the location's
+    resources resolve at run time."""
+    with temporary_warehouse(tmp_path / "warehouse", request.param) as lake:
+        for name, value in settings_of(lake).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("WAREHOUSE_MEMORY_LIMIT", default("WAREHOUSE_MEMORY_LIMIT"))
+        yield lake
 
 
 @pytest.fixture

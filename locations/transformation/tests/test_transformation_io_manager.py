@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import dagster as dg
-import duckdb
 import pandas as pd
 
 from transformation.io_managers import WarehousePandasIOManager
@@ -25,7 +24,7 @@ def _people(frame: pd.DataFrame) -> dg.AssetsDefinition:
 def _store(warehouse, frame: pd.DataFrame) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [_people(frame)],
-        resources={"io_manager": WarehousePandasIOManager(database=warehouse.database)},
+        resources={"io_manager": WarehousePandasIOManager(warehouse=warehouse)},
         raise_on_error=False,
     )
 
@@ -50,9 +49,9 @@ def test_a_failed_store_keeps_the_previous_rows(warehouse, sql) -> None:
 
     assert not broken.success
     assert sql("SELECT * FROM scratch.people ORDER BY id") == [(1, "a"), (2, "b")]
-    # No connection survived the failure: DuckDB refuses a connection with another
-    # configuration while one to the same file is open in the process.
-    duckdb.connect(warehouse.database, config={"threads": 1}).close()
+    # The failure left nothing half-open: the next store replaces the rows.
+    assert _store(warehouse, pd.DataFrame({"id": [4], "name": ["d"]})).success
+    assert sql("SELECT * FROM scratch.people") == [(4, "d")]
 
 
 def test_runs_without_dataframes_never_import_pandas(warehouse, tmp_path) -> None:

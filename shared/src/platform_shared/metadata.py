@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
+
+if TYPE_CHECKING:
+    from platform_shared.resources import Committed
 
 # DuckDB type names mapped to the coarse types the UI understands.
 _UI_TYPES = {
@@ -109,3 +112,11 @@ def merge(*parts: Mapping[str, Any]) -> dict[str, Any]:
     for part in parts:
         merged.update(part)
     return merged
+
+
+def committed_metadata(committed: Committed[Any]) -> dict[str, Any]:
+    """The lake snapshot a write committed: ``AT (VERSION => id)`` reads the table as this
+    materialization left it. A unit that changed nothing commits no snapshot."""
+    if committed.snapshot_id is None:
+        return {}
+    return {"lake_snapshot_id": MetadataValue.int(committed.snapshot_id)}

@@ -2,84 +2,102 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import duckdb
 from dagster import ConfigurableResource
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
+from platform_shared.lake import (
+    CATALOG,
+    Catalog,
+    WarehouseConflictError,
+    attach,
+    committed_snapshot,
+    is_conflict,
+)
 from platform_shared.settings import env
 
-# Every op that opens the warehouse for writing claims a slot of this Dagster pool. The
-# instance gives it one slot, so writers from different locations queue instead of
-# colliding on DuckDB's single-writer file lock.
-WAREHOUSE_POOL = "warehouse"
-# The catalog name the warehouse file is attached under in every connection.
-CATALOG = "warehouse"
+T = TypeVar("T")
+
+__all__ = ["CATALOG", "Committed", "ExportFolder", "LandingZone", "WarehouseResource"]
 
 
-class WarehouseResource(DuckDBResource):
-    """The DuckDB warehouse, one schema per location.
+@dataclass(frozen=True)
+class Committed(Generic[T]):
+    """What a unit of work returned, and the lake snapshot its commit created."""
 
-    Connections are short-lived: open one per unit of work so the file lock is held only
-    while a write happens. Opening retries with backoff when another process holds the
-    lock (the pool makes that rare; tests and ad-hoc runs outside the pool rely on it).
+    value: T
+    snapshot_id: int | None
+    attempts: int
+
+
+class WarehouseResource(ConfigurableResource):
+    """The warehouse: a DuckLake with one schema per location.
+
+    Each connection is a fresh in-memory DuckDB with the lake attached as ``warehouse``,
+    its default catalog. Open one per unit of work: many processes read and write the lake
+    at once, and a reader sees the last snapshot committed when its transaction began.
+    Writes go through :meth:`write`, which retries a unit of work that lost a commit race
+    against another writer.
     """
 
-    lock_timeout_seconds: float = Field(
-        default=120.0, description="How long to wait for another process's file lock."
-    )
+    catalog: str = Field(description="'sqlite:<file>' or 'postgres:<libpq keywords>'.")
+    data_path: str = Field(default="", description="Folder or URL of the Parquet files.")
+    read_only: bool = Field(default=False, description="Attach the lake read-only.")
     memory_limit: str | None = Field(
         default=None,
         description=(
             "DuckDB memory_limit of each connection (e.g. '1GB'); beyond it work spills to "
-            "a temporary folder beside the warehouse file. None: DuckDB's default, 80% of RAM."
+            "a temporary folder. None: DuckDB's default, 80% of RAM."
         ),
+    )
+    conflict_attempts: int = Field(
+        default=8, description="How many times a write is tried while it conflicts."
+    )
+    conflict_budget_seconds: float = Field(
+        default=120.0, description="How long a write may keep retrying its conflicts."
     )
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        deadline = time.monotonic() + self.lock_timeout_seconds
-        delay = 0.05
-        while True:
-            try:
-                conn = self._connect()
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        conn = self._connect()
         try:
             yield conn
         finally:
-            # The parent class closes only on success; a failed write must not keep the
-            # file locked until garbage collection.
             conn.close()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        config = dict(self.connection_config)
+        config: dict[str, str | bool] = {
+            # Nothing is fetched at run time: the extensions come from installed wheels.
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
         if self.memory_limit:
             # Without a limit DuckDB keeps pages cached up to 80% of RAM, in every run.
-            config.setdefault("memory_limit", self.memory_limit)
-            if self.database != ":memory:":
-                # The main database is in memory: name a spill folder on the warehouse's disk.
-                config.setdefault("temp_directory", f"{self.database}.tmp")
-        if self.database == ":memory:":
-            return duckdb.connect(self.database, config=config)
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        # DuckDB names a file's catalog after the file: `analytics.duckdb` would make
-        # `analytics.x` ambiguous between that catalog and the analytics schema. Attach it
-        # under a neutral name instead.
+            config["memory_limit"] = self.memory_limit
+            config["temp_directory"] = str(Path(tempfile.gettempdir()) / "warehouse-spill")
+        catalog = Catalog.parse(self.catalog)
         conn = duckdb.connect(":memory:", config=config)
         try:
-            quoted = self.database.replace("'", "''")
-            conn.execute(f"ATTACH '{quoted}' AS {CATALOG}")
-            conn.execute(f"USE {CATALOG}")
+            # Two processes attaching a catalog that does not exist yet race to create its
+            # tables; the loser tries again and finds them.
+            self._retrying("attach the warehouse")(
+                attach, conn, catalog, self.data_path, read_only=self.read_only
+            )
         except BaseException:
             conn.close()
             raise
@@ -87,15 +105,66 @@ class WarehouseResource(DuckDBResource):
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside ``BEGIN`` … ``COMMIT``; any exception rolls back."""
-        with self.get_connection() as conn:
-            conn.execute("BEGIN TRANSACTION")
+        """A connection inside ``BEGIN`` … ``COMMIT``; any exception rolls back.
+
+        One attempt: a commit conflict raises. Writers use :meth:`write`.
+        """
+        with self.get_connection() as conn, _in_transaction(conn):
+            yield conn
+
+    def write(self, unit: Callable[[duckdb.DuckDBPyConnection], T], *, what: str) -> Committed[T]:
+        """Run ``unit`` in one transaction and commit it, all again on a commit conflict.
+
+        Another writer that committed first to the same table (a partition replace
+        overlapping this one's files, a table created at the same moment) makes this
+        commit fail as a whole, with nothing written: the unit runs once more on a fresh
+        connection, after a randomised, growing pause. ``what`` names the table and
+        partitions for the error raised once the budget is spent.
+        """
+        attempts = 0
+
+        def once() -> tuple[T, int | None]:
+            nonlocal attempts
+            attempts += 1
+            with self.get_connection() as conn:
+                with _in_transaction(conn):
+                    value = unit(conn)
+                # The id lives on this connection's attached lake: read it before closing.
+                return value, committed_snapshot(conn)
+
+        value, snapshot = self._retrying(what)(once)
+        return Committed(value, snapshot, attempts)
+
+    def _retrying(self, what: str) -> Callable[..., Any]:
+        retrying = Retrying(
+            retry=retry_if_exception(is_conflict),
+            stop=stop_after_attempt(self.conflict_attempts)
+            | stop_after_delay(self.conflict_budget_seconds),
+            wait=wait_random_exponential(multiplier=0.1, max=5.0),
+        )
+
+        def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                return retrying(fn, *args, **kwargs)
+            except RetryError as exc:
+                last = exc.last_attempt.exception()
+                raise WarehouseConflictError(
+                    f"{what}: still conflicting with other writers after "
+                    f"{exc.last_attempt.attempt_number} attempts: {last}"
+                ) from last
+
+        return call
+
+
+@contextmanager
+def _in_transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class LandingZone(ConfigurableResource):
@@ -121,7 +190,9 @@ class ExportFolder(ConfigurableResource):
 
 def warehouse() -> WarehouseResource:
     return WarehouseResource(
-        database=env("WAREHOUSE_PATH"), memory_limit=env("WAREHOUSE_MEMORY_LIMIT")
+        catalog=env("WAREHOUSE_CATALOG"),
+        data_path=env("WAREHOUSE_DATA_PATH"),
+        memory_limit=env("WAREHOUSE_MEMORY_LIMIT"),
     )
 
 

@@ -25,7 +25,17 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("WAREHOUSE_PATH", "data/warehouse/analytics.duckdb", "DuckDB file of the warehouse."),
+    Setting(
+        "WAREHOUSE_CATALOG",
+        "sqlite:data/warehouse/catalog.sqlite",
+        "DuckLake catalog of the warehouse: 'sqlite:<file>' on one machine, or "
+        "'postgres:dbname=... host=... port=... user=...' (no password) for many.",
+    ),
+    Setting(
+        "WAREHOUSE_DATA_PATH",
+        "data/warehouse/lake/",
+        "Where the warehouse's Parquet files live (read from the catalog once it exists).",
+    ),
     Setting(
         "WAREHOUSE_MEMORY_LIMIT",
         "1GB",
@@ -56,6 +66,17 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
+# Secrets have no default and never pass through Dagster's configuration (which the UI
+# shows): the code that needs one reads it at connection time with :func:`secret`.
+SECRETS: tuple[Setting, ...] = (
+    Setting(
+        "WAREHOUSE_CATALOG_PASSWORD",
+        "",
+        "Password of the warehouse catalog's PostgreSQL role (or *_FILE: a file holding it).",
+    ),
+)
+_SECRETS = {s.name for s in SECRETS}
+
 
 def env(name: str) -> EnvVar:
     """The ``EnvVar`` for a declared setting (fails fast on a typo).
@@ -71,6 +92,21 @@ def env(name: str) -> EnvVar:
     if not os.environ.get(name):
         os.environ[name] = _BY_NAME[name].default
     return EnvVar(name)
+
+
+def secret(name: str) -> str | None:
+    """A declared secret from the variable ``NAME``, or from the file ``NAME_FILE`` names
+    (a mounted Docker or Kubernetes secret); None when neither is set."""
+    if name not in _SECRETS:
+        raise KeyError(f"unknown secret {name!r}; declare it in platform_shared.settings")
+    value = os.environ.get(name)
+    if value:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip("\r\n")
+    return None
 
 
 def default(name: str) -> str:

@@ -71,29 +71,32 @@ ASSETS = '''\
 
 import dagster as dg
 
-from platform_shared.metadata import table_metadata
-from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
+import duckdb
+
+from platform_shared.metadata import committed_metadata, table_metadata
+from platform_shared.resources import WarehouseResource
 
 
 @dg.asset(
     key_prefix=["{name}"],
     group_name="{name}_starter",
     kinds={{"duckdb"}},
-    pool=WAREHOUSE_POOL,
     description="Starter table proving the location writes its own warehouse schema.",
 )
 def location_heartbeat(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    with warehouse.transaction() as conn:
+    def rebuild(conn: duckdb.DuckDBPyConnection) -> dict:
         conn.execute("CREATE SCHEMA IF NOT EXISTS {name}")
         conn.execute(
             "CREATE OR REPLACE TABLE {name}.location_heartbeat AS "
             "SELECT ?::VARCHAR AS run_id, current_timestamp AS written_at",
             [context.run_id],
         )
-        metadata = table_metadata(conn, "{name}.location_heartbeat")
-    return dg.MaterializeResult(metadata=metadata)
+        return table_metadata(conn, "{name}.location_heartbeat")
+
+    committed = warehouse.write(rebuild, what="{name}.location_heartbeat")
+    return dg.MaterializeResult(metadata={{**committed.value, **committed_metadata(committed)}})
 '''
 
 DEFINITIONS = '''\
@@ -129,7 +132,9 @@ def test_every_asset_key_starts_with_the_location_name() -> None:
 
 
 def test_heartbeat_writes_one_row(tmp_path: Path) -> None:
-    warehouse = WarehouseResource(database=str(tmp_path / "wh.duckdb"))
+    warehouse = WarehouseResource(
+        catalog=f"sqlite:{{tmp_path / 'catalog.sqlite'}}", data_path=str(tmp_path / "lake")
+    )
     result = dg.materialize([location_heartbeat], resources={{"warehouse": warehouse}})
     with warehouse.get_connection() as conn:
         rows = conn.execute("SELECT run_id FROM {name}.location_heartbeat").fetchall()

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from ingestion.feeds import Feed
 from ingestion.loading import BadFileError, FileLoad, Target, batches, load_files, prepare
 from ingestion.quality import QualityConfig, reject_rate_result
 from ingestion.tags import SHA256_TAG, SOURCE_FILE_TAG
-from platform_shared.metadata import table_metadata
+from platform_shared.metadata import committed_metadata, table_metadata
 from platform_shared.resources import LandingZone, WarehouseResource
 from platform_shared.validation import UnsafeInputError
 
@@ -49,7 +50,8 @@ def load_feed(
     targets, missing = _locate(context, feed, landing.path, keys)
     started = time.monotonic()
     rejected_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with warehouse.transaction() as conn:
+
+    def load(conn: duckdb.DuckDBPyConnection) -> tuple[list[FileLoad], dict[str, Any]]:
         prepare(conn)
         loads: list[FileLoad] = []
         try:
@@ -66,6 +68,10 @@ def load_feed(
             )
         else:
             table = table_metadata(conn, feed.table, order_by=feed.columns[0])
+        return loads, table
+
+    committed = warehouse.write(load, what=_scope(feed, keys))
+    loads, table = committed.value
     duration = time.monotonic() - started
 
     if len(loads) == 1:
@@ -73,8 +79,18 @@ def load_feed(
     else:
         _log_range(context, feed, loads)
     _compare_with_request(context, loads)
-    yield dg.MaterializeResult(metadata=_metadata(feed, loads, missing, table, duration))
+    metadata = {**_metadata(feed, loads, missing, table, duration), **committed_metadata(committed)}
+    yield dg.MaterializeResult(metadata=metadata)
     yield reject_rate_result(feed, loads, threshold)
+
+
+def _scope(feed: Feed, keys: Sequence[str | None]) -> str:
+    """The table and partitions a load replaces, for messages."""
+    dated = sorted(k for k in keys if k)
+    if not dated:
+        return feed.table
+    span = dated[0] if len(dated) == 1 else f"{dated[0]}..{dated[-1]}"
+    return f"{feed.table} partitions {span}"
 
 
 def _locate(

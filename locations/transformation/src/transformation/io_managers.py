@@ -13,31 +13,26 @@ after the database file's path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import duckdb
 from dagster import InputContext, IOManager, OutputContext
 from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
 
 from platform_shared.dagster_private import DbIOManager, DbTypeHandler, TableSlice
-from platform_shared.resources import WarehouseResource
-from platform_shared.settings import env
+from platform_shared.resources import CATALOG, WarehouseResource, warehouse
 
 
 class _WarehouseClient(DuckDbClient):
-    @staticmethod
+    def __init__(self, warehouse: WarehouseResource) -> None:
+        self._warehouse = warehouse
+
     @contextmanager
-    def connect(
-        context: OutputContext | InputContext, _: TableSlice
+    def connect(  # type: ignore[override]
+        self, context: OutputContext | InputContext, _: TableSlice
     ) -> Iterator[duckdb.DuckDBPyConnection]:
-        config: Mapping[str, Any] = context.resource_config or {}
-        warehouse = WarehouseResource(
-            database=str(config["database"]),
-            connection_config=dict(config.get("connection_config") or {}),
-        )
-        with warehouse.transaction() as conn:
+        with self._warehouse.transaction() as conn:
             yield conn
 
     @staticmethod
@@ -84,7 +79,14 @@ class _BuiltOnFirstUse(IOManager):
 
 
 class WarehousePandasIOManager(DuckDBIOManager):
-    """Loads and stores pandas DataFrames as warehouse tables, one transaction per store."""
+    """Loads and stores pandas DataFrames as warehouse tables, one transaction per store.
+
+    ``database`` is only the lake's catalog name here; where the lake is comes from
+    ``warehouse``, the same resource the location's SQL assets use.
+    """
+
+    warehouse: WarehouseResource
+    database: str = CATALOG
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
@@ -102,7 +104,7 @@ class WarehousePandasIOManager(DuckDBIOManager):
         return _BuiltOnFirstUse(
             lambda: DbIOManager(
                 type_handlers=self.type_handlers(),
-                db_client=_WarehouseClient(),
+                db_client=_WarehouseClient(self.warehouse),
                 database=self.database,
                 schema=self.schema_,
                 default_load_type=self.default_load_type(),
@@ -112,4 +114,4 @@ class WarehousePandasIOManager(DuckDBIOManager):
 
 
 def warehouse_io_manager() -> WarehousePandasIOManager:
-    return WarehousePandasIOManager(database=env("WAREHOUSE_PATH"))
+    return WarehousePandasIOManager(warehouse=warehouse())

@@ -1,7 +1,7 @@
 """Every definition of the analytics location, found by walking this package.
 
 Each published table is rebuilt in full from transformation's tables (see
-:mod:`analytics.publishing`) under the warehouse pool, and reports what it published as
+:mod:`analytics.publishing`) in one warehouse transaction, and reports what it published as
 materialization metadata. Freshness deadlines are business wall-clock times in the
 platform's timezone; the comment at each policy names the schedule that meets it.
 """

@@ -1,16 +1,18 @@
 """``customer_lifetime_value``: orders and revenue per customer over all loaded sales."""
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
+import duckdb
 
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES
 from analytics.publishing import asset_page, rebuild_table, scalar, sql_beside
 from analytics.resources import PlatformLinks
 from analytics.tables import CUSTOMER_LIFETIME_VALUE, CUSTOMER_MARTS, OWNERS, SCHEMA, TIMEZONE
-from platform_shared.metadata import merge, table_metadata
+from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
-from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
+from platform_shared.resources import WarehouseResource
 
 SQL = sql_beside(__name__)
 
@@ -21,7 +23,6 @@ SQL = sql_beside(__name__)
     deps=[ENRICHED_SALES, CUSTOMER_ORDERS],
     kinds={"duckdb"},
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     # Read at the Monday customer review: rebuilt within the 24 hours before Monday
     # 10:00 (weekly_review_schedule runs at 09:00).
     freshness_policy=dg.FreshnessPolicy.cron(
@@ -37,14 +38,19 @@ def customer_lifetime_value(
     warehouse: WarehouseResource, links: PlatformLinks
 ) -> dg.MaterializeResult:
     table = table_name(CUSTOMER_LIFETIME_VALUE)
-    with warehouse.transaction() as conn:
+
+    def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], Any]:
         rebuild_table(conn, SQL, "customer_lifetime_value")
         buyers = scalar(conn, f"SELECT count(*) FROM {table} WHERE orders > 0")
-        metadata = table_metadata(conn, table, order_by="revenue DESC, customer_id")
+        return table_metadata(conn, table, order_by="revenue DESC, customer_id"), buyers
+
+    committed = warehouse.write(rebuild, what=table)
+    metadata, buyers = committed.value
     return dg.MaterializeResult(
         metadata=merge(
             metadata,
             {"customers_with_purchases": dg.MetadataValue.int(int(buyers))},
+            committed_metadata(committed),
             asset_page(links, CUSTOMER_LIFETIME_VALUE),
         )
     )

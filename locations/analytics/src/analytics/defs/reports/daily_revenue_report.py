@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import duckdb
 from pydantic import Field, field_validator
 
 from analytics.defs.reports.charts import daily_revenue_chart, markdown_image
@@ -19,9 +20,9 @@ from analytics.publishing import (
 )
 from analytics.resources import PlatformLinks
 from analytics.tables import DAILY_REVENUE_REPORT, HIGH_PRIORITY, OWNERS, REPORTS, SCHEMA, TIMEZONE
-from platform_shared.metadata import merge, table_metadata
+from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
-from platform_shared.resources import WAREHOUSE_POOL, ExportFolder, WarehouseResource
+from platform_shared.resources import ExportFolder, WarehouseResource
 from platform_shared.validation import parse_partition_date
 
 SQL = sql_beside(__name__)
@@ -65,7 +66,6 @@ class ReportConfig(dg.Config):
     kinds={"duckdb", "parquet", "matplotlib"},
     tags=HIGH_PRIORITY,
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     # Yesterday's report must exist by 03:30 (daily_revenue_report_schedule runs at 02:30).
     freshness_policy=dg.FreshnessPolicy.cron(
         deadline_cron="30 3 * * *", lower_bound_delta=dt.timedelta(hours=1), timezone=TIMEZONE
@@ -98,22 +98,24 @@ def daily_revenue_report(
     data_path = exports.path_for(f"{stem}.parquet")
     chart_path = exports.path_for(f"{stem}.png")
 
-    with (
-        staged_file(data_path) as data_staging,
-        staged_file(chart_path) as chart_staging,
-        warehouse.transaction() as conn,
-    ):
-        rebuild_table(conn, SQL, "daily_revenue_report", [start, end])
-        export_query(conn, f"SELECT * FROM {table} ORDER BY date, region", data_staging, "parquet")
-        rows = conn.execute(
-            f"SELECT date, region, revenue FROM {table} ORDER BY date, region"
-        ).fetchall()
-        metadata = table_metadata(conn, table, order_by="date DESC, region")
-        # Rendered before the commit: a failing chart leaves table and files untouched.
-        png = daily_revenue_chart(
-            rows, start=start, end=end, title=f"Daily revenue by region, {start} to {end}"
-        )
-        chart_staging.write_bytes(png)
+    with staged_file(data_path) as data_staging, staged_file(chart_path) as chart_staging:
+
+        def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[list[Any], dict[str, Any], bytes]:
+            rebuild_table(conn, SQL, "daily_revenue_report", [start, end])
+            order = "date, region"
+            export_query(conn, f"SELECT * FROM {table} ORDER BY {order}", data_staging, "parquet")
+            rows = conn.execute(f"SELECT date, region, revenue FROM {table} ORDER BY {order}")
+            rows = rows.fetchall()
+            metadata = table_metadata(conn, table, order_by="date DESC, region")
+            # Rendered before the commit: a failing chart leaves table and files untouched.
+            png = daily_revenue_chart(
+                rows, start=start, end=end, title=f"Daily revenue by region, {start} to {end}"
+            )
+            chart_staging.write_bytes(png)
+            return rows, metadata, png
+
+        committed = warehouse.write(rebuild, what=f"{table} {start}..{end}")
+    rows, metadata, png = committed.value
 
     days_with_data = len({day for day, _, _ in rows})
     if days_with_data < config.lookback_days:
@@ -135,6 +137,7 @@ def daily_revenue_report(
                 "chart_path": dg.MetadataValue.path(str(chart_path)),
                 "export_path": dg.MetadataValue.path(str(data_path)),
             },
+            committed_metadata(committed),
             asset_page(links, DAILY_REVENUE_REPORT),
         )
     )

@@ -1,8 +1,10 @@
 """``sales_summary``: revenue per region, also published as a CSV file."""
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
+import duckdb
 
 from analytics.defs.upstream import ENRICHED_SALES
 from analytics.publishing import (
@@ -15,9 +17,9 @@ from analytics.publishing import (
 )
 from analytics.resources import PlatformLinks
 from analytics.tables import HIGH_PRIORITY, OWNERS, SALES_MARTS, SALES_SUMMARY, SCHEMA, TIMEZONE
-from platform_shared.metadata import merge, table_metadata
+from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
-from platform_shared.resources import WAREHOUSE_POOL, ExportFolder, WarehouseResource
+from platform_shared.resources import ExportFolder, WarehouseResource
 
 SQL = sql_beside(__name__)
 
@@ -29,7 +31,6 @@ SQL = sql_beside(__name__)
     kinds={"duckdb", "csv"},
     tags=HIGH_PRIORITY,
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     # Rebuilt within the 24 hours before 09:00 on business days (business_critical_schedule
     # runs at 08:00; refreshes requested by upstream loads count as well).
     freshness_policy=dg.FreshnessPolicy.cron(
@@ -49,11 +50,17 @@ def sales_summary(
 ) -> dg.MaterializeResult:
     table = table_name(SALES_SUMMARY)
     export_path = exports.path_for("sales_summary.csv")
-    with staged_file(export_path) as staging, warehouse.transaction() as conn:
-        rebuild_table(conn, SQL, "sales_summary")
-        export_query(conn, f"SELECT * FROM {table} ORDER BY revenue DESC, region", staging, "csv")
-        total_revenue = scalar(conn, f"SELECT coalesce(sum(revenue), 0) FROM {table}")
-        metadata = table_metadata(conn, table, order_by="revenue DESC, region", table_preview=True)
+    with staged_file(export_path) as staging:
+
+        def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], Any]:
+            rebuild_table(conn, SQL, "sales_summary")
+            order = "revenue DESC, region"
+            export_query(conn, f"SELECT * FROM {table} ORDER BY {order}", staging, "csv")
+            total = scalar(conn, f"SELECT coalesce(sum(revenue), 0) FROM {table}")
+            return table_metadata(conn, table, order_by=order, table_preview=True), total
+
+        committed = warehouse.write(rebuild, what=table)
+    metadata, total_revenue = committed.value
     num_records = int(metadata["dagster/row_count"].value)
     context.log.info(f"Published {num_records} regions, total revenue {total_revenue}")
     return dg.MaterializeResult(
@@ -64,6 +71,7 @@ def sales_summary(
                 "total_revenue": dg.MetadataValue.float(float(total_revenue)),
                 "export_path": dg.MetadataValue.path(str(export_path)),
             },
+            committed_metadata(committed),
             asset_page(links, SALES_SUMMARY),
         )
     )

@@ -9,14 +9,13 @@ from ingestion.feeds import LOCATION, ORDERS, SALES
 from ingestion.loads import LoadEvent, load_feed
 from ingestion.quality import QualityConfig, reject_rate_spec
 from platform_shared.partitions import daily_partitions
-from platform_shared.resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
+from platform_shared.resources import LandingZone, WarehouseResource
 
 
 @dg.asset(
     key_prefix=[LOCATION],
     kinds=KINDS,
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     group_name=RAW_GROUP,
     tags=HIGH_PRIORITY,
     partitions_def=daily_partitions,
@@ -39,7 +38,6 @@ def orders(
     key_prefix=[LOCATION],
     kinds=KINDS,
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     group_name=RAW_GROUP,
     tags=HIGH_PRIORITY,
     partitions_def=daily_partitions,

@@ -8,14 +8,13 @@ from ingestion.catalog import KINDS, NORMAL_PRIORITY, OWNERS, REFERENCE_GROUP
 from ingestion.feeds import CUSTOMERS, LOCATION, PRODUCTS
 from ingestion.loads import LoadEvent, load_feed
 from ingestion.quality import QualityConfig, reject_rate_spec
-from platform_shared.resources import WAREHOUSE_POOL, LandingZone, WarehouseResource
+from platform_shared.resources import LandingZone, WarehouseResource
 
 
 @dg.asset(
     key_prefix=[LOCATION],
     kinds=KINDS,
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     group_name=REFERENCE_GROUP,
     tags=NORMAL_PRIORITY,
     check_specs=[reject_rate_spec(CUSTOMERS)],
@@ -39,7 +38,6 @@ def customers(
     key_prefix=[LOCATION],
     kinds=KINDS,
     owners=OWNERS,
-    pool=WAREHOUSE_POOL,
     group_name=REFERENCE_GROUP,
     tags=NORMAL_PRIORITY,
     check_specs=[reject_rate_spec(PRODUCTS)],

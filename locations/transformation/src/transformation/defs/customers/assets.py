@@ -4,11 +4,14 @@ The small customer snapshot is read as a DataFrame through the pandas IO manager
 order history stays in the warehouse and is aggregated by SQL.
 """
 
-import dagster as dg
+from typing import Any
 
-from platform_shared.metadata import markdown_table, merge, table_metadata
+import dagster as dg
+import duckdb
+
+from platform_shared.metadata import committed_metadata, markdown_table, merge, table_metadata
 from platform_shared.naming import table_name
-from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
+from platform_shared.resources import WarehouseResource
 from transformation.defs.customers import SQL
 from transformation.keys import (
     CUSTOMER_EMAILS,
@@ -40,7 +43,6 @@ _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
     group_name=CUSTOMER_GROUP,
     owners=OWNERS,
     kinds={"duckdb", "pandas"},
-    pool=WAREHOUSE_POOL,
     metadata=table_name_metadata(CUSTOMER_EMAILS),
 )
 def customer_emails(context: dg.AssetExecutionContext, customers):
@@ -91,7 +93,6 @@ def customer_emails(context: dg.AssetExecutionContext, customers):
     group_name=CUSTOMER_GROUP,
     owners=OWNERS,
     kinds={"duckdb", "sql"},
-    pool=WAREHOUSE_POOL,
     metadata=table_name_metadata(CUSTOMER_ORDERS),
 )
 def customer_orders(
@@ -99,17 +100,17 @@ def customer_orders(
 ) -> dg.MaterializeResult:
     """Per customer: name, region, number of orders, first and last order time."""
     table = table_name(CUSTOMER_ORDERS)
-    with warehouse.transaction() as conn:
+
+    def rebuild(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         SQL.create_table(conn, "customer_orders")
         conn.execute(f"DELETE FROM {table}")
         conn.execute(SQL.query("customer_orders.insert"))
-    with warehouse.get_connection() as conn:
         metadata = table_metadata(conn, table, order_by="customer_id")
         without = conn.execute(f"SELECT count(*) FROM {table} WHERE order_count = 0").fetchone()
+        metadata["customers_without_orders"] = dg.MetadataValue.int(without[0] if without else 0)
+        return metadata
+
+    committed = warehouse.write(rebuild, what=table)
+    metadata = committed.value
     context.log.info(f"Rebuilt {table}: {metadata['dagster/row_count'].value} customers")
-    return dg.MaterializeResult(
-        metadata=merge(
-            metadata,
-            {"customers_without_orders": dg.MetadataValue.int(without[0] if without else 0)},
-        )
-    )
+    return dg.MaterializeResult(metadata=merge(metadata, committed_metadata(committed)))

@@ -8,10 +8,12 @@ them all in one pass.
 from typing import Any
 
 import dagster as dg
+import duckdb
 
+from platform_shared.metadata import committed_metadata, merge
 from platform_shared.naming import table_name
 from platform_shared.partitions import daily_partitions
-from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
+from platform_shared.resources import WarehouseResource
 from transformation.defs.sales import SQL
 from transformation.defs.sales.checks import ENRICHED_SALES_CHECKS, enriched_sales_check_results
 from transformation.keys import (
@@ -24,7 +26,13 @@ from transformation.keys import (
     SALES,
     SALES_GROUP,
 )
-from transformation.writes import date_range, log_written, range_metadata, table_name_metadata
+from transformation.writes import (
+    date_range,
+    log_written,
+    range_metadata,
+    scope_label,
+    table_name_metadata,
+)
 
 
 def _daily_args(key: dg.AssetKey, partition_column: str) -> dict[str, Any]:
@@ -33,7 +41,6 @@ def _daily_args(key: dg.AssetKey, partition_column: str) -> dict[str, Any]:
         "group_name": SALES_GROUP,
         "owners": OWNERS,
         "kinds": {"duckdb", "sql"},
-        "pool": WAREHOUSE_POOL,
         "partitions_def": daily_partitions,
         "backfill_policy": dg.BackfillPolicy.single_run(),
         "metadata": {**table_name_metadata(key), "partition_expr": partition_column},
@@ -57,15 +64,20 @@ def enriched_sales(
     revenue (quantity x the line's unit price)."""
     first, last = date_range(context)
     table = table_name(ENRICHED_SALES)
-    with warehouse.transaction() as conn:
+
+    def replace(conn: duckdb.DuckDBPyConnection):
         SQL.create_table(conn, "enriched_sales")
         conn.execute(f"DELETE FROM {table} WHERE sale_date BETWEEN $1 AND $2", [first, last])
         conn.execute(SQL.query("enriched_sales.insert"), [first, last])
-    with warehouse.get_connection() as conn:
         metadata = range_metadata(conn, table, "sale_date", first, last, "sale_date, sale_id")
-        checks = enriched_sales_check_results(conn, first, last)
+        return metadata, enriched_sales_check_results(conn, first, last)
+
+    committed = warehouse.write(replace, what=scope_label(table, first, last))
+    metadata, checks = committed.value
     log_written(context, table, metadata, first, last)
-    return dg.MaterializeResult(metadata=metadata, check_results=checks)
+    return dg.MaterializeResult(
+        metadata=merge(metadata, committed_metadata(committed)), check_results=checks
+    )
 
 
 @dg.asset(
@@ -78,11 +90,14 @@ def daily_sales(
     """Per day: distinct orders, units sold and revenue."""
     first, last = date_range(context)
     table = table_name(DAILY_SALES)
-    with warehouse.transaction() as conn:
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         SQL.create_table(conn, "daily_sales")
         conn.execute(f"DELETE FROM {table} WHERE date BETWEEN $1 AND $2", [first, last])
         conn.execute(SQL.query("daily_sales.insert"), [first, last])
-    with warehouse.get_connection() as conn:
-        metadata = range_metadata(conn, table, "date", first, last, "date")
+        return range_metadata(conn, table, "date", first, last, "date")
+
+    committed = warehouse.write(replace, what=scope_label(table, first, last))
+    metadata = committed.value
     log_written(context, table, metadata, first, last)
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=merge(metadata, committed_metadata(committed)))

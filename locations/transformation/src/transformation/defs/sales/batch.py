@@ -17,7 +17,7 @@ _SIBLING_POLL_SECONDS = 0.25
     out=dg.Out(dg.Nothing, is_required=False),
     description=(
         "Waits for the sales models run requested together with this run (if any), "
-        "without holding the warehouse; outputs nothing if that run did not succeed."
+        "before this run reads its enriched_sales; outputs nothing if that run did not succeed."
     ),
 )
 def wait_for_sales_models(context: dg.OpExecutionContext):

@@ -1,28 +1,29 @@
 """Sales per day and customer region, in ``date_region_partitions``.
 
-A run replaces its block of days x regions. Two ops: the first waits (without the
-warehouse slot) for the sales models run of the same batch, the second writes.
+A run replaces its block of days x regions. Two ops: the first waits for the sales models
+run of the same batch (whose enriched_sales this run reads), the second writes.
 """
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
+import duckdb
 
-from platform_shared.metadata import table_metadata
+from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
 from platform_shared.partitions import REGIONS, date_region_partitions
-from platform_shared.resources import WAREHOUSE_POOL, WarehouseResource
+from platform_shared.resources import WarehouseResource
 from platform_shared.validation import UnsafeInputError, parse_partition_date
 from transformation.defs.sales import SQL
 from transformation.defs.sales.batch import wait_for_sales_models
 from transformation.keys import ENRICHED_SALES, LOCATION, OWNERS, REGIONAL_DAILY_SALES, SALES_GROUP
-from transformation.writes import log_written, table_name_metadata
+from transformation.writes import log_written, scope_label, table_name_metadata
 
 
 @dg.op(
     ins={"ready": dg.In(dg.Nothing)},
     out=dg.Out(dg.Nothing),
-    pool=WAREHOUSE_POOL,
     description="Replaces the run's days x regions of regional_daily_sales.",
 )
 def replace_regional_daily_sales(
@@ -32,11 +33,11 @@ def replace_regional_daily_sales(
     table = table_name(REGIONAL_DAILY_SALES)
     scope = "date BETWEEN $1 AND $2 AND list_contains($3, region)"
     params = [first, last, regions]
-    with warehouse.transaction() as conn:
+
+    def replace(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         SQL.create_table(conn, "regional_daily_sales")
         conn.execute(f"DELETE FROM {table} WHERE {scope}", params)
         conn.execute(SQL.query("regional_daily_sales.insert"), params)
-    with warehouse.get_connection() as conn:
         metadata = table_metadata(
             conn,
             table,
@@ -47,10 +48,16 @@ def replace_regional_daily_sales(
         )
         revenue = conn.execute(f"SELECT sum(revenue) FROM {table} WHERE {scope}", params)
         total = revenue.fetchone()
-    metadata["revenue"] = dg.MetadataValue.float(float(total[0] or 0) if total else 0.0)
+        metadata["revenue"] = dg.MetadataValue.float(float(total[0] or 0) if total else 0.0)
+        return metadata
+
+    committed = warehouse.write(
+        replace, what=f"{scope_label(table, first, last)} regions {','.join(regions)}"
+    )
+    metadata = committed.value
     metadata["regions"] = dg.MetadataValue.json(regions)
     log_written(context, table, metadata, first, last)
-    context.add_output_metadata(metadata)
+    context.add_output_metadata(merge(metadata, committed_metadata(committed)))
 
 
 @dg.graph_asset(
@@ -72,7 +79,7 @@ def regional_daily_sales(enriched_sales):
     """Per day and customer region: distinct orders, units sold and revenue.
 
     Two steps so that a run requested together with the sales models run of the same
-    days can start at once and wait for it without holding the warehouse slot.
+    days can start at once and write once that run has committed.
     """
     return replace_regional_daily_sales(wait_for_sales_models(enriched_sales))
 

@@ -83,8 +83,8 @@ def sales_models_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
 def _with_regional(request: dg.RunRequest) -> list[dg.RunRequest]:
     """``request`` and the regional rebuild of its days, tagged as one batch.
 
-    The regional run starts with the sales models run and waits for it (without the
-    warehouse slot) instead of being requested by a later tick: a daemon pass (5 s) less
+    The regional run starts with the sales models run and waits for it instead of being
+    requested by a later tick: a daemon pass (5 s) less
     from a landing file to analytics. Its run key ends like its sibling's, with the newest
     event answered, for ``recover_cursor``.
     """

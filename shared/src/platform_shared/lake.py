@@ -1,0 +1,164 @@
+"""The warehouse as a DuckLake: where its catalog is, how a connection attaches it, and
+which errors are commit conflicts worth another attempt.
+
+DuckLake keeps table metadata in a catalog database and table data as Parquet files under
+a data path, so any number of DuckDB processes, on any number of machines, read and write
+the same tables with snapshot isolation. The catalog is SQLite for one machine (a file,
+no server) or PostgreSQL once several machines share the warehouse; the SQL the locations
+run is the same on both.
+
+Extensions are loaded from the files the ``duckdb-extension-*`` wheels install, by path:
+DuckDB never downloads one at run time (auto-install is off) and nothing is written to a
+home folder, which a container's non-root user may not have.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from platform_shared.settings import secret
+
+# The name the lake is attached under in every connection: the locations' SQL names
+# tables as <schema>.<table> and never the catalog, and a neutral name cannot be mistaken
+# for a schema (a catalog named `analytics` would make `analytics.x` ambiguous).
+CATALOG = "warehouse"
+# The DuckDB secret that carries the PostgreSQL catalog's password into the ATTACH.
+_SECRET = "warehouse_catalog"  # noqa: S105 (a name, not a password)
+# SQLite serialises writers on a file lock: wait for it a while before reporting it, and
+# let readers go on beside a writer (WAL).
+_SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+class MissingExtensionError(RuntimeError):
+    """A DuckDB extension the warehouse needs is not installed for this DuckDB release."""
+
+
+class WarehouseConflictError(RuntimeError):
+    """A write kept conflicting with other writers until its retry budget ran out."""
+
+
+def extension_file(name: str) -> Path:
+    """The extension binary that the ``duckdb-extension-<name>`` wheel installed."""
+    package = "duckdb-extension-" + name.replace("_", "-")
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtensionError(
+            f"the DuckDB extension {name!r} is not installed: install the package "
+            f"{package}=={duckdb.__version__} (the root pyproject.toml pins it)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    path = folder / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise MissingExtensionError(
+            f"{package} has no build for DuckDB {duckdb.__version__} ({path} is missing): "
+            f"install {package}=={duckdb.__version__}"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Where the lake's metadata lives: ``sqlite:<file>`` or ``postgres:<libpq keywords>``.
+
+    The PostgreSQL form names the database, host, port and user, never the password: it
+    comes from ``WAREHOUSE_CATALOG_PASSWORD`` or the file ``WAREHOUSE_CATALOG_PASSWORD_FILE``
+    names, and reaches DuckDB as a temporary secret of the connection.
+    """
+
+    kind: str
+    target: str
+
+    @classmethod
+    def parse(cls, value: str) -> Catalog:
+        kind, sep, target = value.partition(":")
+        if not sep or kind not in ("sqlite", "postgres") or not target.strip():
+            raise ValueError(
+                f"warehouse catalog {value!r}: use 'sqlite:<file>' or "
+                "'postgres:dbname=... host=... user=...'"
+            )
+        if kind == "postgres" and "password" in target.lower():
+            raise ValueError(
+                "the warehouse catalog must not hold a password: set "
+                "WAREHOUSE_CATALOG_PASSWORD or WAREHOUSE_CATALOG_PASSWORD_FILE"
+            )
+        if kind == "sqlite":
+            target = str(Path(target).absolute())
+        return cls(kind, target)
+
+    @property
+    def extension(self) -> str:
+        return "sqlite_scanner" if self.kind == "sqlite" else "postgres_scanner"
+
+
+def local_folder(path: str) -> bool:
+    """Whether a data path is a folder of this machine rather than an object-store URL."""
+    return "://" not in path
+
+
+def attach(
+    conn: duckdb.DuckDBPyConnection, catalog: Catalog, data_path: str, *, read_only: bool
+) -> None:
+    """Load the extensions and attach the lake as :data:`CATALOG`, the default catalog."""
+    for name in ("ducklake", catalog.extension):
+        conn.execute(f"LOAD '{_quote(str(extension_file(name)))}'")
+    options = []
+    if data_path:
+        if local_folder(data_path):
+            folder = Path(data_path).absolute()
+            if not read_only:
+                folder.mkdir(parents=True, exist_ok=True)
+            # DuckLake joins file names onto the data path as text.
+            data_path = str(folder) + os.sep
+        options.append(f"DATA_PATH '{_quote(data_path)}'")
+    if read_only:
+        options.append("READ_ONLY")
+    if catalog.kind == "sqlite":
+        if not read_only:
+            Path(catalog.target).parent.mkdir(parents=True, exist_ok=True)
+        options += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {_SQLITE_BUSY_TIMEOUT_MS}"]
+    else:
+        password = secret("WAREHOUSE_CATALOG_PASSWORD")
+        if password is not None:
+            conn.execute(
+                f"CREATE OR REPLACE TEMPORARY SECRET {_SECRET} "
+                f"(TYPE postgres, PASSWORD '{_quote(password)}')"
+            )
+            options.append(f"META_SECRET '{_SECRET}'")
+    target = _quote(f"ducklake:{catalog.kind}:{catalog.target}")
+    conn.execute(f"ATTACH '{target}' AS {CATALOG} ({', '.join(options)})")
+    conn.execute(f"USE {CATALOG}")
+
+
+def committed_snapshot(conn: duckdb.DuckDBPyConnection) -> int | None:
+    """The id of the snapshot this connection's last commit created (None: it wrote none)."""
+    row = conn.execute(f"SELECT id FROM {CATALOG}.last_committed_snapshot()").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is another writer's doing, so the same unit of work may succeed
+    when tried again: a DuckLake commit conflict (two transactions changed the same table
+    in ways that cannot both stand), SQLite's catalog lock, or two processes creating a
+    new catalog's tables at once."""
+    if not isinstance(exc, duckdb.Error):
+        return False
+    text = str(exc)
+    return any(
+        marker in text
+        for marker in (
+            "Transaction conflict",
+            "database is locked",
+            "Exceeded the maximum retry count",
+            "Failed to initialize DuckLake",
+            "could not serialize access",
+        )
+    )
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
