@@ -81,7 +81,7 @@ class WarehouseResource(ConfigurableResource):
             conn.close()
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        config: dict[str, str | bool] = {
+        config: dict[str, str | bool | int | float | list[str]] = {
             # Nothing is fetched at run time: the extensions come from installed wheels.
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,

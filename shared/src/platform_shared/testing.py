@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from platform_shared.lake import Catalog
 from platform_shared.resources import WarehouseResource
@@ -29,7 +30,7 @@ def catalogs() -> list[str]:
 
 
 @contextmanager
-def temporary_warehouse(folder: Path, kind: str, **fields: object) -> Iterator[WarehouseResource]:
+def temporary_warehouse(folder: Path, kind: str, **fields: Any) -> Iterator[WarehouseResource]:
     """An empty lake whose data lives in ``folder``; its catalog is removed afterwards."""
     data_path = str(folder / "lake")
     if kind == "sqlite":
