@@ -40,9 +40,14 @@ def test_sales_summary_values(resources, fetch):
     ]
 
 
-def test_sales_summary_metadata_types_and_export(resources, export_dir: Path):
+def test_sales_summary_metadata_types_and_export(resources, export_dir: Path, fetch):
     result = dg.materialize([sales_summary], resources=resources)
     metadata = _materialization(result, sales_summary).metadata
+    snapshot = metadata["lake_snapshot_id"]
+    assert isinstance(snapshot, dg.IntMetadataValue)
+    assert fetch(
+        f"SELECT count(*) FROM analytics.sales_summary AT (VERSION => {snapshot.value})"
+    ) == [(3,)]
 
     assert isinstance(metadata["num_records"], dg.IntMetadataValue)
     assert metadata["num_records"].value == 3

@@ -42,7 +42,7 @@ def materialization(result: dg.ExecuteInProcessResult, partition: str | None = N
     return next(e for e in events if partition is None or e.partition == partition).materialization
 
 
-def test_materialization_reports_rows_rejects_file_and_hash(write, resources):
+def test_materialization_reports_rows_rejects_file_and_hash(write, resources, query):
     path = write(f"sales/{DAY}.csv", sales_csv(*good_sales(1, 20), sale(21, quantity=0)))
 
     result = dg.materialize([sales], partition_key=DAY, resources=resources)
@@ -70,6 +70,15 @@ def test_materialization_reports_rows_rejects_file_and_hash(write, resources):
     }
     assert isinstance(metadata["load_duration_seconds"], dg.FloatMetadataValue)
     assert isinstance(metadata["dagster/column_schema"], dg.TableSchemaMetadataValue)
+    # The lake snapshot the load committed reads the table as this load left it, also
+    # after a later reload of the day.
+    snapshot = metadata["lake_snapshot_id"]
+    assert isinstance(snapshot, dg.IntMetadataValue)
+    write(f"sales/{DAY}.csv", sales_csv(*good_sales(1, 5)))
+    assert dg.materialize([sales], partition_key=DAY, resources=resources).success
+    assert query("SELECT count(*) FROM ingestion.sales") == [(5,)]
+    as_loaded = f"SELECT count(*) FROM ingestion.sales AT (VERSION => {snapshot.value})"
+    assert query(as_loaded) == [(20,)]
 
 
 def test_reloading_a_partition_is_idempotent(write, resources, query):
