@@ -515,7 +515,8 @@ def test_helm_user_deployment(location: Location) -> None:
     mounts = [m["mountPath"] for m in deployment["volumeMounts"]]
     for name, path in PATH_SETTINGS.items():
         assert env[name]["value"] == path
-        assert any(path.startswith(m + "/") for m in mounts), f"{name} is on no volume"
+        folder = path.removeprefix("sqlite:")  # the catalog's file
+        assert any(folder.startswith(m + "/") for m in mounts), f"{name} is on no volume"
     # The image's own dagster.yaml stays valid in the pod: same database as the platform.
     pg = platform["postgresql"]
     assert env["DAGSTER_POSTGRES_HOST"]["value"] == pg["postgresqlHost"]
@@ -772,7 +773,7 @@ def test_kubernetes_guide_covers_the_decisions() -> None:
         "docker.sock",
         "root",
         "K8sRunLauncher",
-        "DuckDB",
+        "DuckLake",
         "dagster-user-deployments",
         "postgresqlSecretName",
     ):
