@@ -63,6 +63,8 @@ class ComposeStack:
             "DAGSTER_POSTGRES_USER": "dagster",
             "DAGSTER_POSTGRES_DB": "dagster",
             "DAGSTER_POSTGRES_PASSWORD": self.password,
+            "WAREHOUSE_CATALOG_PASSWORD": secrets.token_urlsafe(24),
+            "WAREHOUSE_READER_PASSWORD": secrets.token_urlsafe(24),
             "DAGSTER_WEBSERVER_BIND": "127.0.0.1",
             "DAGSTER_WEBSERVER_PORT": str(port),
             "DAGSTER_WEBSERVER_URL": f"http://127.0.0.1:{port}",
@@ -154,15 +156,22 @@ class ComposeStack:
         script = (
             "import json, os, sys\n"
             "from platform_shared.resources import WarehouseResource\n"
-            "sql, params = json.loads(sys.stdin.read())\n"
-            # The lake the container's runs write, attached read-only as any reader does.
-            "reader = WarehouseResource(catalog=os.environ['WAREHOUSE_CATALOG'], read_only=True)\n"
+            "sql, params, password = json.loads(sys.stdin.read())\n"
+            # The lake as a notebook reads it: read-only, as the role that may only read.
+            "os.environ['WAREHOUSE_CATALOG_PASSWORD'] = password\n"
+            "catalog = 'postgres:dbname=warehouse host=postgres port=5432 user=warehouse_reader'\n"
+            "reader = WarehouseResource(catalog=catalog, read_only=True)\n"
             "with reader.get_connection() as conn:\n"
             "    rows = conn.execute(sql, params).fetchall()\n"
             "print(json.dumps({'rows': rows}, default=str))\n"
         )
         proc = self.exec(
-            "analytics", "python", "-c", script, stdin=json.dumps([sql, list(params)]), check=False
+            "analytics",
+            "python",
+            "-c",
+            script,
+            stdin=json.dumps([sql, list(params), self.env_file["WAREHOUSE_READER_PASSWORD"]]),
+            check=False,
         )
         if proc.returncode != 0:
             not_yet = ("does not exist", "Catalog Error", "Unable to open database")

@@ -68,11 +68,17 @@ SHARED_CI_TRIGGERS = {
     INSTALL_SCRIPT,
     REUSABLE_WORKFLOW.removeprefix("./"),
 }
+# Settings a deployment fixes rather than takes from .env: paths on the shared volume.
 PATH_SETTINGS = {
     "WAREHOUSE_CATALOG": "sqlite:/data/warehouse/catalog.sqlite",
     "WAREHOUSE_DATA_PATH": "/data/warehouse/lake/",
     "LANDING_DIR": "/data/landing",
     "EXPORT_DIR": "/data/warehouse/exports",
+}
+# Compose keeps the lake's catalog in its own database on the postgres service instead.
+COMPOSE_SETTINGS = {
+    **PATH_SETTINGS,
+    "WAREHOUSE_CATALOG": "postgres:dbname=warehouse host=postgres port=5432 user=warehouse",
 }
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|private[_-]?key)")
 LOCATIONS = workspace_locations()
@@ -642,8 +648,8 @@ def test_location_service_sets_every_platform_setting(location: Location) -> Non
     for setting in SETTINGS:
         assert setting.name in env, f"{location.name}: {setting.name} not set"
         value = env[setting.name]
-        if setting.name in PATH_SETTINGS:
-            assert value == PATH_SETTINGS[setting.name]
+        if setting.name in COMPOSE_SETTINGS:
+            assert value == COMPOSE_SETTINGS[setting.name]
         else:
             default = re.fullmatch(r"\$\{" + setting.name + r":-(.*)\}", value)
             assert default, f"{setting.name}: take it from .env with its declared default"

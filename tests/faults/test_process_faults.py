@@ -187,17 +187,20 @@ def _failure(instance: DagsterInstance, run: DagsterRun) -> str:
     return f"{run.job_name} {run.status.value}: {[e.message for e in events][:1]}"
 
 
-def _file_open_by(pid: int, path: Path) -> bool:
+def _writing(pid: int, landing_file: Path, data_path: Path) -> bool:
+    """Whether ``pid`` has the landing file or a Parquet file of the lake open: it is
+    inside the load's transaction, reading the file or writing its rows."""
     try:
         fds = list(Path(f"/proc/{pid}/fd").iterdir())
     except OSError:
         return False
     for fd in fds:
         try:
-            if Path(os.readlink(fd)) == path:
-                return True
+            target = Path(os.readlink(fd))
         except OSError:
             continue
+        if target == landing_file or target.is_relative_to(data_path):
+            return True
     return False
 
 
@@ -233,7 +236,7 @@ def _reload_mid_write(
     platform: Topology, instance: DagsterInstance, date: str
 ) -> tuple[DagsterRun, int, Stats]:
     """Re-deliver a large changed file for ``date`` and wait until the worker of its run
-    reads it (inside the load's transaction: the file is read by the lake's connection).
+    is inside the load's transaction (reading the file, writing the lake's Parquet).
     Returns the run, the worker's pid (a child of the ingestion code server) and the
     expected new stats."""
     before = {r.run_id for r in _sales_runs(instance, date)}
@@ -247,8 +250,9 @@ def _reload_mid_write(
     report = eventually(lambda: worker_report(instance, run.run_id), 120, "its worker's pid")
     pid = report.pid  # type: ignore[union-attr]
     landing_file = (landing_dir(platform) / "sales" / f"{date}.csv").resolve()
+    data_path = Path(platform.environ["WAREHOUSE_DATA_PATH"]).resolve()
     eventually(
-        lambda: _file_open_by(pid, landing_file) or not _pid_alive(pid),
+        lambda: _writing(pid, landing_file, data_path) or not _pid_alive(pid),
         120,
         "the run worker to read the file in its transaction",
         # The load reads the file for a second or two: look often enough to catch it.

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Initialises the cluster on first start (an empty data volume), then runs the server in
 # the foreground. First start: superuser POSTGRES_USER with POSTGRES_PASSWORD
-# (scram-sha-256 over TCP), database POSTGRES_DB, as the official image does.
+# (scram-sha-256 over TCP), database POSTGRES_DB, then the scripts in
+# /docker-entrypoint-initdb.d (*.sh), as the official image does.
 set -eu
 
 for name in POSTGRES_USER POSTGRES_PASSWORD; do
@@ -25,6 +26,10 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     # a half-initialised cluster.
     pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
     [ "$db" = postgres ] || createdb --username="$POSTGRES_USER" "$db"
+    for script in /docker-entrypoint-initdb.d/*.sh; do
+        [ -e "$script" ] || continue
+        sh "$script"
+    done
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
     echo "postgres-entrypoint: initialised $PGDATA (database $db)"
 fi

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 
 from platform_shared.settings import secret
@@ -38,8 +39,17 @@ class MissingExtensionError(RuntimeError):
     """A DuckDB extension the warehouse needs is not installed for this DuckDB release."""
 
 
-class WarehouseConflictError(RuntimeError):
-    """A write kept conflicting with other writers until its retry budget ran out."""
+class WarehouseConflictError(dg.RetryRequested):
+    """A write kept conflicting with other writers (or kept losing its catalog) until its
+    retry budget ran out.
+
+    Raised inside an op, it asks Dagster to run the step once more after a pause, as a
+    retry policy would; when that attempt fails too, the step fails with this message.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(max_retries=1, seconds_to_wait=30)
+        self.args = (message,)
 
 
 def extension_file(name: str) -> Path:
@@ -140,24 +150,29 @@ def committed_snapshot(conn: duckdb.DuckDBPyConnection) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def is_conflict(exc: BaseException) -> bool:
-    """Whether ``exc`` is another writer's doing, so the same unit of work may succeed
-    when tried again: a DuckLake commit conflict (two transactions changed the same table
-    in ways that cannot both stand), SQLite's catalog lock, or two processes creating a
-    new catalog's tables at once."""
-    if not isinstance(exc, duckdb.Error):
-        return False
-    text = str(exc)
-    return any(
-        marker in text
-        for marker in (
-            "Transaction conflict",
-            "database is locked",
-            "Exceeded the maximum retry count",
-            "Failed to initialize DuckLake",
-            "could not serialize access",
-        )
-    )
+# What makes a unit of work worth another attempt: another writer's doing (a DuckLake
+# commit conflict, where two transactions changed the same table in ways that cannot both
+# stand; SQLite's catalog lock; two processes creating a new catalog's tables at once), or
+# the PostgreSQL catalog going away for a moment (a restart, a failover). Nothing was
+# committed in either case, or the commit was a replace that lands the same rows again.
+_TRANSIENT = (
+    "Transaction conflict",
+    "database is locked",
+    "Exceeded the maximum retry count",
+    "Failed to initialize DuckLake",
+    "could not serialize access",
+    "server closed the connection unexpectedly",
+    "terminating connection",
+    "Unable to connect to Postgres",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "Connection refused",
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the unit of work that raised ``exc`` may succeed when run again."""
+    return isinstance(exc, duckdb.Error) and any(marker in str(exc) for marker in _TRANSIENT)
 
 
 def _quote(text: str) -> str:

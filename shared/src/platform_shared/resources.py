@@ -27,7 +27,7 @@ from platform_shared.lake import (
     WarehouseConflictError,
     attach,
     committed_snapshot,
-    is_conflict,
+    is_transient,
 )
 from platform_shared.settings import env
 
@@ -132,12 +132,17 @@ class WarehouseResource(ConfigurableResource):
                 # The id lives on this connection's attached lake: read it before closing.
                 return value, committed_snapshot(conn)
 
-        value, snapshot = self._retrying(what)(once)
+        value, snapshot = self.retry(once, what=what)
         return Committed(value, snapshot, attempts)
+
+    def retry(self, work: Callable[[], T], *, what: str) -> T:
+        """``work`` (which opens its own connections), again while it fails transiently:
+        a commit conflict, a locked or restarting catalog."""
+        return self._retrying(what)(work)
 
     def _retrying(self, what: str) -> Callable[..., Any]:
         retrying = Retrying(
-            retry=retry_if_exception(is_conflict),
+            retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self.conflict_attempts)
             | stop_after_delay(self.conflict_budget_seconds),
             wait=wait_random_exponential(multiplier=0.1, max=5.0),
@@ -149,8 +154,8 @@ class WarehouseResource(ConfigurableResource):
             except RetryError as exc:
                 last = exc.last_attempt.exception()
                 raise WarehouseConflictError(
-                    f"{what}: still conflicting with other writers after "
-                    f"{exc.last_attempt.attempt_number} attempts: {last}"
+                    f"{what}: still failing after {exc.last_attempt.attempt_number} attempts "
+                    f"(other writers' commits or the catalog's absence): {last}"
                 ) from last
 
         return call

@@ -60,10 +60,12 @@ class _BuiltOnFirstUse(IOManager):
 
     Dagster initialises the IO manager for every run of the location, also for runs whose
     assets write SQL and return only metadata: those never call it, and never import pandas.
+    A store is one transaction; one that conflicts with another writer runs again whole.
     """
 
-    def __init__(self, build: Callable[[], DbIOManager]) -> None:
+    def __init__(self, build: Callable[[], DbIOManager], warehouse: WarehouseResource) -> None:
         self._build = build
+        self._warehouse = warehouse
         self._manager: DbIOManager | None = None
 
     def _get(self) -> DbIOManager:
@@ -72,7 +74,8 @@ class _BuiltOnFirstUse(IOManager):
         return self._manager
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
-        self._get().handle_output(context, obj)
+        table = "/".join(context.asset_key.path)
+        self._warehouse.retry(lambda: self._get().handle_output(context, obj), what=table)
 
     def load_input(self, context: InputContext) -> object:
         return self._get().load_input(context)
@@ -109,7 +112,8 @@ class WarehousePandasIOManager(DuckDBIOManager):
                 schema=self.schema_,
                 default_load_type=self.default_load_type(),
                 io_manager_name="WarehousePandasIOManager",
-            )
+            ),
+            self.warehouse,
         )
 
 
