@@ -1,10 +1,9 @@
-"""Figure 8, concurrency: runs of all three locations against the one DuckDB warehouse,
-first one after another, then all at the same time.
+"""Figure 8, concurrency: runs of all three locations against the one lake, first one
+after another, then all at the same time.
 
 Each run is ``dagster asset materialize`` from the location's own environment
 (``.venvs/<location>``) against one PostgreSQL-backed instance home, the same in-process
-executor and ``warehouse`` pool claims as the run worker a code server starts for a
-queued run; the daemon's dequeue delay is left out because it is not contention. The
+executor as the run worker a code server starts for a queued run; the daemon's dequeue delay is left out because it is not contention. The
 work is real and chosen so the three runs can overlap without waiting on each other's
 data: ingestion loads the second half of the sample days, transformation rebuilds
 the first half (loaded during set-up), analytics rebuilds its marts over what is there.
@@ -34,7 +33,9 @@ from platform_stack.instance import environment, initialize_storage, prepare_hom
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.workspace import read_locations
 
-TARGET_RATIO = 1.2
+# The lake takes every location's writers at once: overlapping work should take little
+# more than its longest run, not the sum of the three.
+TARGET_RATIO = 0.6
 # The figure needs a few days of data, not a year: the first scale's rows over this many
 # days at most.
 MAX_DAYS = 30
@@ -285,7 +286,6 @@ def run(context: Context) -> None:
             DagsterInstance.from_config(str(home)) as instance,
         ):
             failures = run_outcomes(instance, runner.logs)
-            pools = {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}
     serial = statistics.median(serial_samples)
     concurrent = statistics.median(concurrent_samples)
     data = partition_counts(warehouse, spec)
@@ -297,7 +297,6 @@ def run(context: Context) -> None:
         concurrent_seconds=concurrent,
         ratio=ratio(concurrent, serial),
         target_ratio=TARGET_RATIO,
-        warehouse_pool_limit=pools.get("warehouse"),
         repeat=context.repeat,
         load_average_1m=round(os.getloadavg()[0], 2),
         **failures,
@@ -307,6 +306,6 @@ def run(context: Context) -> None:
         f"concurrency serial {serial:.1f} s, concurrent {concurrent:.1f} s, "
         f"ratio {row['ratio']:.2f} (target <= {TARGET_RATIO:g}); "
         f"{failures['lock_failures']} lock failures, {failures['failed_runs']} failed runs, "
-        f"{failures['steps_waited_for_pool']} steps waited for the warehouse pool, "
+        f"{failures['steps_waited_for_pool']} steps waited for a pool, "
         f"partitions exactly once: {data['partitions_exactly_once']}"
     )

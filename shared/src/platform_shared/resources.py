@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -167,7 +167,10 @@ def _in_transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        # A connection whose catalog went away cannot roll back; it is discarded anyway,
+        # and the error that matters (and decides about a retry) is the first one.
+        with suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
