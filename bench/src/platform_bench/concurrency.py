@@ -3,10 +3,11 @@ after another, then all at the same time.
 
 Each run is ``dagster asset materialize`` from the location's own environment
 (``.venvs/<location>``) against one PostgreSQL-backed instance home, the same in-process
-executor as the run worker a code server starts for a queued run; the daemon's dequeue delay is left out because it is not contention. The
-work is real and chosen so the three runs can overlap without waiting on each other's
-data: ingestion loads the second half of the sample days, transformation rebuilds
-the first half (loaded during set-up), analytics rebuilds its marts over what is there.
+executor as the run worker a code server starts for a queued run; the daemon's dequeue
+delay is left out because it is not contention. The work is real and chosen so the three
+runs can overlap without waiting on each other's data: ingestion loads the second half of
+the sample days, transformation rebuilds the first half (loaded during set-up), analytics
+rebuilds its marts over what is there.
 
 Reported: total wall time serial vs concurrent (median over ``--repeat``), failed runs,
 lock failures (failed steps whose error mentions a lock, and lock errors in the runs'
