@@ -175,5 +175,41 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and any(marker in str(exc) for marker in _TRANSIENT)
 
 
+@dataclass(frozen=True)
+class Maintained:
+    """What one maintenance pass did to the lake."""
+
+    files_merged: int
+    files_written: int
+    snapshots_expired: int
+    files_deleted: int
+
+
+def maintain(conn: duckdb.DuckDBPyConnection, *, retention: str) -> Maintained:
+    """Merge small files, expire snapshots older than ``retention`` (an interval such as
+    ``'7 days'``), and delete the files that only expired snapshots read, once they have
+    been unused for ``retention`` too.
+
+    A reader is never broken: every file a snapshot younger than the retention reads
+    stays, so a query that began within the retention, or one reading ``AT (VERSION =>
+    ...)`` such a snapshot, finds all its files. Files no snapshot ever committed (a write
+    in flight) are left alone.
+    """
+    older_than = "older_than => now() - CAST(? AS INTERVAL)"
+    merged = conn.execute(f"CALL ducklake_merge_adjacent_files('{CATALOG}')").fetchall()
+    expired = conn.execute(
+        f"CALL ducklake_expire_snapshots('{CATALOG}', {older_than})", [retention]
+    ).fetchall()
+    deleted = conn.execute(
+        f"CALL ducklake_cleanup_old_files('{CATALOG}', {older_than})", [retention]
+    ).fetchall()
+    return Maintained(
+        files_merged=sum(int(row[2]) for row in merged),
+        files_written=sum(int(row[3]) for row in merged),
+        snapshots_expired=len(expired),
+        files_deleted=len(deleted),
+    )
+
+
 def _quote(text: str) -> str:
     return text.replace("'", "''")

@@ -37,6 +37,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Where the warehouse's Parquet files live (read from the catalog once it exists).",
     ),
     Setting(
+        "WAREHOUSE_SNAPSHOT_RETENTION",
+        "7 days",
+        "How long the lake keeps a snapshot (and the files it reads) for time travel and "
+        "for readers' transactions; older ones go at the daily maintenance.",
+    ),
+    Setting(
         "WAREHOUSE_MEMORY_LIMIT",
         "1GB",
         "Memory one warehouse connection may use before DuckDB spills to disk.",

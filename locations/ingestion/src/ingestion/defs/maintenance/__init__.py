@@ -1,0 +1,1 @@
+"""Upkeep of the warehouse lake, which every location writes."""
