@@ -17,7 +17,10 @@ def test_definitions_load_with_the_shared_resource_keys():
         "reference_files_sensor",
         "orphaned_runs_sensor",
     }
-    assert [s.name for s in repository.schedule_defs] == ["daily_feeds_fallback_schedule"]
+    assert sorted(s.name for s in repository.schedule_defs) == [
+        "daily_feeds_fallback_schedule",
+        "lake_maintenance_schedule",
+    ]
 
 
 def test_assets_carry_keys_groups_tags_and_descriptions():
