@@ -12,6 +12,7 @@ as well as on SQLite. ``make test`` wraps the location and shared-library tests 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -24,6 +25,9 @@ def main(command: list[str]) -> int:
     if not command:
         print(__doc__, file=sys.stderr)
         return 2
+    # Stopped from outside (a CI time-out, `kill`): unwind, so the throwaway cluster is
+    # stopped and removed and the command is killed, as on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     with ExitStack() as stack:
         try:
             server = given_server() or stack.enter_context(throwaway_server())
