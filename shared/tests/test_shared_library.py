@@ -27,7 +27,7 @@ from platform_shared.lake import (
     extension_file,
 )
 from platform_shared.metadata import markdown_table, table_metadata
-from platform_shared.naming import asset_key, table_name
+from platform_shared.naming import asset_key, table_name, write_scope
 from platform_shared.partitions import daily_partitions, date_region_partitions
 from platform_shared.quality import failing_rows_check
 from platform_shared.resources import Committed, WarehouseResource
@@ -50,6 +50,9 @@ def test_naming_maps_keys_to_quoted_tables() -> None:
     assert table_name(key) == '"ingestion"."sales"'
     with pytest.raises(ValueError, match="not \\[location, name\\]"):
         table_name(AssetKey(["sales"]))
+    assert write_scope("ingestion.customers") == "ingestion.customers"
+    assert write_scope("t", "2025-01-01", "2025-01-01") == "t partitions 2025-01-01"
+    assert write_scope("t", "2025-01-01", "2025-01-31") == "t partitions 2025-01-01..2025-01-31"
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,14 @@ def table_name(key: AssetKey) -> str:
     return f'"{schema}"."{table}"'
 
 
+def write_scope(table: str, first: object = None, last: object = None) -> str:
+    """What a write replaces, for its messages: the table, and its partitions if any."""
+    if first is None:
+        return table
+    span = str(first) if last is None or last == first else f"{first}..{last}"
+    return f"{table} partitions {span}"
+
+
 def group_name(location: str, purpose: str) -> str:
     """Group names carry the location so the global asset graph stays readable."""
     return f"{location}_{purpose}"

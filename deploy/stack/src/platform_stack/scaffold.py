@@ -70,7 +70,6 @@ ASSETS = '''\
 """Assets of the {name} location."""
 
 import dagster as dg
-
 import duckdb
 
 from platform_shared.metadata import committed_metadata, table_metadata

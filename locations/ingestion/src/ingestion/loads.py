@@ -23,6 +23,7 @@ from ingestion.loading import BadFileError, FileLoad, Target, batches, load_file
 from ingestion.quality import QualityConfig, reject_rate_result
 from ingestion.tags import SHA256_TAG, SOURCE_FILE_TAG
 from platform_shared.metadata import committed_metadata, table_metadata
+from platform_shared.naming import write_scope
 from platform_shared.resources import LandingZone, WarehouseResource
 from platform_shared.validation import UnsafeInputError
 
@@ -70,7 +71,9 @@ def load_feed(
             table = table_metadata(conn, feed.table, order_by=feed.columns[0])
         return loads, table
 
-    committed = warehouse.write(load, what=_scope(feed, keys))
+    dated = sorted(k for k in keys if k)
+    scope = write_scope(feed.table, dated[0], dated[-1]) if dated else feed.table
+    committed = warehouse.write(load, what=scope)
     loads, table = committed.value
     duration = time.monotonic() - started
 
@@ -82,15 +85,6 @@ def load_feed(
     metadata = {**_metadata(feed, loads, missing, table, duration), **committed_metadata(committed)}
     yield dg.MaterializeResult(metadata=metadata)
     yield reject_rate_result(feed, loads, threshold)
-
-
-def _scope(feed: Feed, keys: Sequence[str | None]) -> str:
-    """The table and partitions a load replaces, for messages."""
-    dated = sorted(k for k in keys if k)
-    if not dated:
-        return feed.table
-    span = dated[0] if len(dated) == 1 else f"{dated[0]}..{dated[-1]}"
-    return f"{feed.table} partitions {span}"
 
 
 def _locate(

@@ -56,11 +56,6 @@ def range_metadata(
     return metadata
 
 
-def scope_label(table: str, first: dt.date, last: dt.date) -> str:
-    """The table and days a write replaces, for messages."""
-    return f"{table} partitions {first}" + (f"..{last}" if last != first else "")
-
-
 def log_written(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
     table: str,

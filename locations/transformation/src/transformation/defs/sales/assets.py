@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 
 from platform_shared.metadata import committed_metadata, merge
-from platform_shared.naming import table_name
+from platform_shared.naming import table_name, write_scope
 from platform_shared.partitions import daily_partitions
 from platform_shared.resources import WarehouseResource
 from transformation.defs.sales import SQL
@@ -30,7 +30,6 @@ from transformation.writes import (
     date_range,
     log_written,
     range_metadata,
-    scope_label,
     table_name_metadata,
 )
 
@@ -72,7 +71,7 @@ def enriched_sales(
         metadata = range_metadata(conn, table, "sale_date", first, last, "sale_date, sale_id")
         return metadata, enriched_sales_check_results(conn, first, last)
 
-    committed = warehouse.write(replace, what=scope_label(table, first, last))
+    committed = warehouse.write(replace, what=write_scope(table, first, last))
     metadata, checks = committed.value
     log_written(context, table, metadata, first, last)
     return dg.MaterializeResult(
@@ -97,7 +96,7 @@ def daily_sales(
         conn.execute(SQL.query("daily_sales.insert"), [first, last])
         return range_metadata(conn, table, "date", first, last, "date")
 
-    committed = warehouse.write(replace, what=scope_label(table, first, last))
+    committed = warehouse.write(replace, what=write_scope(table, first, last))
     metadata = committed.value
     log_written(context, table, metadata, first, last)
     return dg.MaterializeResult(metadata=merge(metadata, committed_metadata(committed)))

@@ -11,14 +11,14 @@ import dagster as dg
 import duckdb
 
 from platform_shared.metadata import committed_metadata, merge, table_metadata
-from platform_shared.naming import table_name
+from platform_shared.naming import table_name, write_scope
 from platform_shared.partitions import REGIONS, date_region_partitions
 from platform_shared.resources import WarehouseResource
 from platform_shared.validation import UnsafeInputError, parse_partition_date
 from transformation.defs.sales import SQL
 from transformation.defs.sales.batch import wait_for_sales_models
 from transformation.keys import ENRICHED_SALES, LOCATION, OWNERS, REGIONAL_DAILY_SALES, SALES_GROUP
-from transformation.writes import log_written, scope_label, table_name_metadata
+from transformation.writes import log_written, table_name_metadata
 
 
 @dg.op(
@@ -52,7 +52,7 @@ def replace_regional_daily_sales(
         return metadata
 
     committed = warehouse.write(
-        replace, what=f"{scope_label(table, first, last)} regions {','.join(regions)}"
+        replace, what=f"{write_scope(table, first, last)} regions {','.join(regions)}"
     )
     metadata = committed.value
     metadata["regions"] = dg.MetadataValue.json(regions)
