@@ -45,6 +45,11 @@ def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pyt
     assert len(samples) == 2
     assert dataplane["seconds"] == min(s["seconds"] for s in samples)
     assert dataplane["baseline_seconds"] == min(s["baseline_seconds"] for s in samples)
+    # The lake baseline is the denominator; the DuckDB file beside it, in the same sample,
+    # prices the format.
+    assert dataplane["file_baseline_seconds"] > 0
+    lake_cost = dataplane["baseline_seconds"] / dataplane["file_baseline_seconds"]
+    assert abs(dataplane["lake_baseline_vs_file"] - lake_cost) < 0.05
     overhead = dataplane["seconds"] - dataplane["baseline_seconds"]
     assert abs(dataplane["overhead_seconds"] - overhead) < 0.01
     runs = dataplane["runs"]

@@ -8,7 +8,13 @@ with the same SQL as the locations. Run as a script so the benchmark can time it
 its peak memory like any other process::
 
     python -m platform_bench.baseline --landing L --warehouse W --exports E \\
-        --first 2025-01-01 --last 2025-12-31
+        --first 2025-01-01 --last 2025-12-31 [--format lake|file]
+
+``--format lake`` (the default) builds the tables in a DuckLake in the folder ``W``, laid
+out as the platform's embedded default (:func:`platform_bench.common.lake_env`), so the
+figure compares the platform with the same SQL on the same kind of warehouse; ``file``
+builds them in the DuckDB file ``W/warehouse.duckdb``, the warehouse the platform had
+before the lake, to show what the lake format itself costs.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from platform_bench.common import lake_env
+from platform_shared.lake import Catalog, attach
 
 # Mirrors ingestion's macros: strict formats, NULL when a text is not in the contract's.
 MACROS = r"""
@@ -376,13 +385,36 @@ def daily_files(landing: Path, folder: str, first: dt.date, last: dt.date) -> li
     return [str(p) for p in paths if p.is_file()]
 
 
+def connect(folder: Path, *, lake: bool) -> duckdb.DuckDBPyConnection:
+    """One connection to a new warehouse in ``folder``: a DuckLake or a DuckDB file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not lake:
+        return duckdb.connect(str(folder / "warehouse.duckdb"))
+    settings = lake_env(folder)
+    conn = duckdb.connect()
+    attach(
+        conn,
+        Catalog.parse(settings["WAREHOUSE_CATALOG"]),
+        settings["WAREHOUSE_DATA_PATH"],
+        read_only=False,
+    )
+    return conn
+
+
 def run(
-    landing: Path, warehouse: Path, exports: Path, first: dt.date, last: dt.date
+    landing: Path,
+    warehouse: Path,
+    exports: Path,
+    first: dt.date,
+    last: dt.date,
+    *,
+    lake: bool = True,
 ) -> dict[str, float]:
-    """Build every table into a new ``warehouse`` file; returns seconds per stage."""
+    """Build every table into a new warehouse in the folder ``warehouse``; returns seconds
+    per stage."""
     stages: dict[str, float] = {}
     exports.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(warehouse)) as conn:
+    with connect(warehouse, lake=lake) as conn:
         conn.execute("SET enable_progress_bar = false")
         conn.execute(MACROS)
         conn.execute(SCHEMA)
@@ -450,8 +482,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--exports", type=Path, required=True)
     parser.add_argument("--first", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--last", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--format", choices=("lake", "file"), default="lake")
     args = parser.parse_args(argv)
-    stages = run(args.landing, args.warehouse, args.exports, args.first, args.last)
+    stages = run(
+        args.landing,
+        args.warehouse,
+        args.exports,
+        args.first,
+        args.last,
+        lake=args.format == "lake",
+    )
     print(json.dumps({k: round(v, 3) for k, v in stages.items()}), flush=True)
     return 0
 

@@ -80,6 +80,8 @@ class Measured:
     cpu_seconds: float = 0.0
     peak_rss_bytes: int = 0
     runs: list[dict[str, object]] = field(default_factory=list)
+    # A baseline's: the same SQL on a DuckDB file, when that was measured too.
+    file_seconds: float | None = None
 
 
 @dataclass
@@ -126,7 +128,11 @@ class Bench:
             "EXPORT_DIR": str(folder / "exports"),
         }
 
-    def baseline(self, name: str, landing: Path, first: dt.date, last: dt.date) -> Measured:
+    def baseline(
+        self, name: str, landing: Path, first: dt.date, last: dt.date, *, lake: bool = True
+    ) -> Measured:
+        """The same SQL in one DuckDB process, on a lake laid out as the platform's (the
+        figures' denominator) or, with ``lake=False``, on a DuckDB file."""
         environ = self.data_env(name, landing)
         argv = [
             sys.executable,
@@ -135,13 +141,15 @@ class Bench:
             "--landing",
             str(landing),
             "--warehouse",
-            str(self.scratch / name / "warehouse.duckdb"),
+            str(self.scratch / name),
             "--exports",
             environ["EXPORT_DIR"],
             "--first",
             first.isoformat(),
             "--last",
             last.isoformat(),
+            "--format",
+            "lake" if lake else "file",
         ]
         seconds, cpu, rss = self.run(argv, self.scratch / name / "baseline.log", environ)
         return Measured(seconds, cpu, rss, [{"step": "baseline", "seconds": round(seconds, 3)}])
@@ -452,12 +460,17 @@ def _sample(
     sample: str,
     index: int,
 ) -> tuple[Measured, Measured, dict[str, object]]:
-    """One baseline and one platform pass over [FIRST_DAY, last], results compared."""
+    """One baseline and one platform pass over [FIRST_DAY, last], results compared; for the
+    whole range, also the baseline on a DuckDB file (what the lake format costs)."""
     progress(f"dataplane {scale.label}: baseline, {days} days ({sample})")
     base = bench.baseline(f"baseline-{days}-{index}", landing, FIRST_DAY, last)
     progress(f"dataplane {scale.label}: baseline {base.seconds:.1f} s; platform runs")
     plat = bench.materialize(f"platform-{days}-{index}", landing, ranged_steps(FIRST_DAY, last))
     check = _compare_both(bench, f"baseline-{days}-{index}", f"platform-{days}-{index}")
+    if days == scale.days:
+        name = f"file-baseline-{days}-{index}"
+        base.file_seconds = bench.baseline(name, landing, FIRST_DAY, last, lake=False).seconds
+        _compare_both(bench, name, f"platform-{days}-{index}")
     progress(
         f"dataplane {scale.label} {days:>3} days ({sample}): platform "
         f"{plat.seconds:7.1f} s vs baseline {base.seconds:6.1f} s, "
@@ -486,6 +499,7 @@ def _record_range(
         seconds=round(plat.seconds, 3),
         ratio=ratio(plat.seconds, base.seconds),
         overhead_seconds=round(plat.seconds - base.seconds, 3),
+        **_file_baseline(base),
         # CPU time of the processes: less sensitive to a busy machine.
         baseline_cpu_seconds=round(base.cpu_seconds, 3),
         cpu_seconds=round(plat.cpu_seconds, 3),
@@ -509,6 +523,17 @@ def _record_range(
         f"{row['ratio']:.2f}, overhead {row['overhead_seconds']:.1f} s"
     )
     return plat.seconds - base.seconds
+
+
+def _file_baseline(base: Measured) -> dict[str, object]:
+    """The same SQL on a DuckDB file in the median baseline's sample: the lake format's
+    own cost."""
+    if base.file_seconds is None:
+        return {}
+    return {
+        "file_baseline_seconds": round(base.file_seconds, 3),
+        "lake_baseline_vs_file": ratio(base.seconds, base.file_seconds),
+    }
 
 
 def _record_growth(
