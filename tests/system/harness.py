@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -64,17 +64,21 @@ def landing_dir(topology: Topology) -> Path:
 
 
 def warehouse_of(topology: Topology) -> WarehouseResource:
-    """The platform's lake, as the test process reads it.
+    """The platform's lake, as the test process reads it."""
+    return warehouse_of_environ(topology.environ)
+
+
+def warehouse_of_environ(environ: Mapping[str, str]) -> WarehouseResource:
+    """The lake of a platform with the environment ``environ``, as the test process reads it.
 
     The catalog's password reaches this process's connections the way it reaches the
     platform's: through ``WAREHOUSE_CATALOG_PASSWORD`` (one test server, one password).
     """
-    password = topology.environ.get("WAREHOUSE_CATALOG_PASSWORD")
+    password = environ.get("WAREHOUSE_CATALOG_PASSWORD")
     if password:
         os.environ["WAREHOUSE_CATALOG_PASSWORD"] = password
     return WarehouseResource(
-        catalog=topology.environ["WAREHOUSE_CATALOG"],
-        data_path=topology.environ["WAREHOUSE_DATA_PATH"],
+        catalog=environ["WAREHOUSE_CATALOG"], data_path=environ["WAREHOUSE_DATA_PATH"]
     )
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 from tenacity import (
+    RetryCallState,
     RetryError,
     Retrying,
     retry_if_exception,
@@ -141,11 +142,22 @@ class WarehouseResource(ConfigurableResource):
         return self._retrying(what)(work)
 
     def _retrying(self, what: str) -> Callable[..., Any]:
+        def report(state: RetryCallState) -> None:
+            # In a step, Dagster's logger puts this in the run's event log: a run that
+            # keeps retrying shows why it is slow.
+            error = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            get_dagster_logger().warning(
+                f"{what}: attempt {state.attempt_number} did not commit ({error}); "
+                f"trying again in {wait:.1f} s"
+            )
+
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self.conflict_attempts)
             | stop_after_delay(self.conflict_budget_seconds),
             wait=wait_random_exponential(multiplier=0.1, max=5.0),
+            before_sleep=report,
         )
 
         def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
