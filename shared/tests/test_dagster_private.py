@@ -5,6 +5,7 @@ here names the symbol that moved or changed (``make upgrade-dagster`` runs these
 """
 
 import inspect
+import warnings
 
 import dagster as dg
 import pytest
@@ -63,3 +64,20 @@ def test_db_io_manager_takes_the_arguments_the_transformation_location_passes() 
     assert {"table", "schema", "partition_dimensions", "columns"} <= fields
     for method in ("handle_output", "load_input", "supported_types"):
         assert hasattr(private.DbTypeHandler, method)
+
+
+def test_sensors_keep_what_they_watch_where_the_accessors_read_it() -> None:
+    # The definitions snapshot of every location lists what its sensors watch.
+    job = dg.define_asset_job("watched")
+    selection = dg.AssetSelection.groups("default")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*MultiAssetSensorDefinition. is superseded")
+
+        @dg.multi_asset_sensor(monitored_assets=selection, job=job)
+        def watching_assets(context: dg.MultiAssetSensorEvaluationContext) -> None: ...
+
+    @dg.run_status_sensor(run_status=dg.DagsterRunStatus.FAILURE, monitored_jobs=[job])
+    def watching_runs(context: dg.RunStatusSensorContext) -> None: ...
+
+    assert private.monitored_assets(watching_assets) is selection
+    assert private.monitored_runs(watching_runs) == (dg.DagsterRunStatus.FAILURE, [job])

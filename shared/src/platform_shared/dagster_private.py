@@ -14,8 +14,14 @@ never from ``dagster._*`` directly.
 - ``DbIOManager``, ``DbTypeHandler`` and ``TableSlice`` are the machinery under
   dagster-duckdb's IO manager; the transformation location builds one with its own
   database client (one transaction per store).
+- :func:`monitored_assets` and :func:`monitored_runs` read what a multi-asset sensor or a
+  run-status sensor watches, which those definitions keep in private attributes only;
+  ``platform_shared.testing.definitions_snapshot`` shows it.
 """
 
+from collections.abc import Sequence
+
+import dagster as dg
 from dagster._check import CheckError
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster._core.storage.tags import (
@@ -25,6 +31,20 @@ from dagster._core.storage.tags import (
     RUN_KEY_TAG,
     SENSOR_NAME_TAG,
 )
+
+
+def monitored_assets(
+    sensor: dg.MultiAssetSensorDefinition,
+) -> Sequence[dg.AssetKey] | dg.AssetSelection:
+    """The assets ``sensor`` watches, as it was given them."""
+    return sensor._monitored_assets
+
+
+def monitored_runs(sensor: dg.RunStatusSensorDefinition) -> tuple[dg.DagsterRunStatus, list]:
+    """The run status ``sensor`` reacts to and the jobs (or selectors) it watches; no job
+    means every job of its code location."""
+    return sensor._run_status, list(sensor._monitored_jobs)
+
 
 __all__ = [
     "ASSET_PARTITION_RANGE_END_TAG",
@@ -36,4 +56,6 @@ __all__ = [
     "DbIOManager",
     "DbTypeHandler",
     "TableSlice",
+    "monitored_assets",
+    "monitored_runs",
 ]
