@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 
 from ingestion.defs.daily_feeds.assets import sales
-from ingestion.defs.maintenance.lake import lake_maintenance_job, lake_maintenance_schedule
+from ingestion.defs.maintenance.lake import lake_maintenance_job
 from ingestion.feeds import SALES
 
 DAYS = ["2025-01-02", "2025-01-03", "2025-01-04"]
@@ -76,9 +76,3 @@ def test_maintenance_merges_files_and_keeps_rows_readers_and_history(
     assert _parquet_files(warehouse) < files_before
     with pytest.raises(Exception, match="snapshot"):
         query(as_first_loaded)
-
-
-def test_maintenance_runs_daily_before_the_fallback_loads():
-    assert lake_maintenance_schedule.cron_schedule == "0 4 * * *"
-    assert lake_maintenance_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert lake_maintenance_schedule.job_name == lake_maintenance_job.name

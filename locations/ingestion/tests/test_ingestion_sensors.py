@@ -3,7 +3,6 @@
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,7 +24,6 @@ from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from ingestion.tags import MANIFEST_TAG, SHA256_TAG, SOURCE_FILE_TAG
 from platform_shared.cross_location import range_tags
 from platform_shared.resources import LandingZone
-from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
 
 DAY = "2025-01-02"
 SALES_HEADER = ",".join(SALES.columns)
@@ -429,13 +427,6 @@ def test_reference_sensor_skips_symlink_out_of_the_folder(tmp_path, landing, cap
     assert "resolves outside the landing folder" in caplog.text
 
 
-def test_sensors_run_by_default_at_their_interval():
-    assert sales_file_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    # Below the daemon's loop period, so that every pass evaluates it.
-    assert sales_file_sensor.minimum_interval_seconds == DAEMON_LOOP_SECONDS - 1
-    assert reference_files_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-
-
 # -- fallback schedule ------------------------------------------------------------------
 
 
@@ -475,11 +466,3 @@ def test_fallback_schedule_skips_a_day_not_over_in_utc():
     when = dt.datetime(2025, 1, 3, 6, 0, tzinfo=ZoneInfo("Pacific/Kiritimati"))
     result = schedule_tick(dg.DagsterInstance.ephemeral(), when)
     assert isinstance(result, dg.SkipReason)
-
-
-def test_fallback_schedule_runs_at_six_in_the_platform_timezone():
-    assert daily_feeds_fallback_schedule.cron_schedule == "0 6 * * *"
-    assert daily_feeds_fallback_schedule.execution_timezone == os.environ.get(
-        "PLATFORM_TIMEZONE", "UTC"
-    )
-    assert daily_feeds_fallback_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
