@@ -15,7 +15,6 @@ from analytics.defs.customers.customer_lifetime_value import customer_lifetime_v
 from analytics.defs.reports.daily_revenue_report import ReportConfig, daily_revenue_report
 from analytics.defs.sales.sales_summary import sales_summary
 from analytics.defs.sales.top_products import top_products
-from analytics.tables import DAILY_REVENUE_REPORT
 from platform_shared.validation import UnsafeInputError
 
 D = Decimal
@@ -307,23 +306,3 @@ def test_report_window():
         dt.date(2024, 3, 1),
     )
     assert ReportConfig().window(None) is None
-
-
-def test_published_assets_declare_group_and_tags():
-    from analytics.published import PUBLISHED_ASSETS
-
-    for asset in PUBLISHED_ASSETS:
-        assert asset.key.path[0] == "analytics"
-        # No pool: writers of every location run at once, the lake retries conflicts.
-        assert asset.op.pool is None
-        assert asset.descriptions_by_key[asset.key]
-    assert {a.key for a in PUBLISHED_ASSETS if a.tags_by_key[a.key].get("priority") == "high"} == {
-        sales_summary.key,
-        DAILY_REVENUE_REPORT,
-    }
-    assert {a.key.path[-1]: a.group_names_by_key[a.key] for a in PUBLISHED_ASSETS} == {
-        "sales_summary": "analytics_sales_marts",
-        "top_products": "analytics_sales_marts",
-        "customer_lifetime_value": "analytics_customer_marts",
-        "daily_revenue_report": "analytics_reports",
-    }

@@ -1,4 +1,5 @@
-"""The location's definitions: jobs, schedules, freshness, lineage and a real job run."""
+"""Rules every definition of the location keeps, schedule ticks and real job runs; what it
+declares is in ``test_definitions_snapshot.py``."""
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
@@ -12,8 +13,7 @@ import pytest
 from analytics.definitions import defs
 from analytics.defs import schedules
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
-from platform_shared.partitions import daily_partitions, date_region_partitions
-from platform_shared.settings import current, default
+from platform_shared.settings import default
 from platform_shared.testing import settings_of
 
 SALES_SUMMARY = dg.AssetKey(["analytics", "sales_summary"])
@@ -32,53 +32,20 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
 
 
-@pytest.mark.parametrize(
-    ("job_name", "expected"),
-    [
-        ("analytics_refresh_job", {SALES_SUMMARY, TOP_PRODUCTS, CLV, REPORT}),
-        ("reports_job", {REPORT}),
-        ("business_critical_job", {SALES_SUMMARY, REPORT}),
-        ("sales_dashboards_job", {SALES_SUMMARY, TOP_PRODUCTS, REPORT}),
-        ("sale_lines_rebuild_job", {SALES_SUMMARY, TOP_PRODUCTS, CLV}),
-    ],
-)
-def test_job_selects_exactly(job_name: str, expected: set[dg.AssetKey]):
-    assert _selected(job_name) == expected
-
-
 def test_jobs_never_select_other_locations_assets():
     for job in defs.resolve_all_job_defs():
         assert all(k.path[0] == "analytics" for k in job.asset_layer.selected_asset_keys), job.name
 
 
-@pytest.mark.parametrize(
-    ("name", "cron", "job_name", "status"),
-    [
-        ("daily_revenue_report_schedule", "30 2 * * *", "reports_job", "RUNNING"),
-        ("monthly_revenue_report_schedule", "0 0 1 * *", "reports_job", "RUNNING"),
-        ("business_critical_schedule", "0 8 * * 1-5", "business_critical_job", "RUNNING"),
-        ("weekly_review_schedule", "0 9 * * 1", "analytics_refresh_job", "RUNNING"),
-        ("half_hourly_dashboards_schedule", "*/30 * * * *", "sales_dashboards_job", "STOPPED"),
-        ("hourly_sale_lines_schedule", "0 * * * *", "sale_lines_rebuild_job", "STOPPED"),
-    ],
-)
-def test_schedule(name: str, cron: str, job_name: str, status: str):
-    schedule = defs.resolve_schedule_def(name)
-    assert schedule.cron_schedule == cron
-    assert schedule.job_name == job_name
-    assert schedule.execution_timezone == current("PLATFORM_TIMEZONE")
-    assert schedule.default_status == dg.DefaultScheduleStatus[status]
-    assert schedule.description
-
-
-def test_default_running_schedules_are_listed():
-    assert set(schedules.DEFAULT_RUNNING) == {
-        "daily_revenue_report_schedule",
-        "monthly_revenue_report_schedule",
-        "business_critical_schedule",
-        "weekly_review_schedule",
-    }
+def test_schedules_module_lists_every_schedule():
+    # DEFAULT_RUNNING, which the tick tests below run over, is taken from SCHEDULES.
     assert {s.name for s in defs.schedules or []} == {s.name for s in schedules.SCHEDULES}
+
+
+def test_no_asset_waits_for_a_pool():
+    # The lake takes concurrent writers; a pool (one slot by default) would queue them.
+    graph = defs.resolve_asset_graph()
+    assert [key for key in graph.get_all_asset_keys() if graph.get(key).pools] == []
 
 
 UPSTREAM = (ENRICHED_SALES, REGIONAL_DAILY_SALES, CUSTOMER_ORDERS)
@@ -185,54 +152,6 @@ def test_monthly_schedule_reports_on_the_month_that_ended(
     assert _run_config(schedules.monthly_revenue_report_schedule, tick) == {
         "ops": {REPORT_OP: {"config": {"report_date": report_date, "lookback_days": days}}}
     }
-
-
-def test_published_assets_have_current_freshness_policies():
-    graph = defs.resolve_asset_graph()
-    policies = {
-        key: graph.get(key).freshness_policy for key in (SALES_SUMMARY, TOP_PRODUCTS, CLV, REPORT)
-    }
-    assert policies[SALES_SUMMARY] == dg.FreshnessPolicy.cron(
-        deadline_cron="0 9 * * 1-5",
-        lower_bound_delta=dt.timedelta(hours=24),
-        timezone=current("PLATFORM_TIMEZONE"),
-    )
-    assert policies[TOP_PRODUCTS] == dg.FreshnessPolicy.time_window(
-        fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26)
-    )
-    # The class `FreshnessPolicy.cron` returns; Dagster exports it under no public name.
-    cron_policy = type(
-        dg.FreshnessPolicy.cron("0 0 * * *", lower_bound_delta=dt.timedelta(hours=1))
-    )
-    weekly, nightly = policies[CLV], policies[REPORT]
-    assert isinstance(weekly, cron_policy)
-    assert weekly.deadline_cron == "0 10 * * 1"
-    assert weekly.lower_bound_delta == dt.timedelta(hours=24)
-    assert isinstance(nightly, cron_policy)
-    assert nightly.deadline_cron == "30 3 * * *"
-    assert nightly.lower_bound_delta == dt.timedelta(hours=1)
-    for key in policies:
-        assert graph.get(key).legacy_freshness_policy is None
-
-
-def test_upstream_assets_are_declared_with_the_owners_partitions():
-    graph = defs.resolve_asset_graph()
-    for key in (ENRICHED_SALES, REGIONAL_DAILY_SALES, CUSTOMER_ORDERS):
-        assert not graph.get(key).is_materializable
-    assert graph.get(ENRICHED_SALES).partitions_def == daily_partitions
-    assert graph.get(REGIONAL_DAILY_SALES).partitions_def == date_region_partitions
-    assert graph.get(SALES_SUMMARY).parent_keys == {ENRICHED_SALES}
-    assert graph.get(CLV).parent_keys == {ENRICHED_SALES, CUSTOMER_ORDERS}
-    assert graph.get(REPORT).parent_keys == {REGIONAL_DAILY_SALES}
-
-
-def test_borrowed_keys_are_transformation_models() -> None:
-    # tests/test_contracts.py checks them against the transformation location's own
-    # definitions, which are not installed here.
-    ours = defs.resolve_asset_graph()
-    external = {k for k in ours.get_all_asset_keys() if not ours.get(k).is_materializable}
-    assert external == {ENRICHED_SALES, REGIONAL_DAILY_SALES, CUSTOMER_ORDERS}
-    assert all(k.path[0] == "transformation" for k in external)
 
 
 @pytest.fixture

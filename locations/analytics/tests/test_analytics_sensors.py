@@ -10,7 +10,6 @@ import pytest
 from analytics.defs.sensors.transformation_updates import transformation_updates_sensor
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
 from analytics.tables import CUSTOMER_LIFETIME_VALUE
-from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
 
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
 
@@ -155,12 +154,6 @@ def test_waits_for_upstream_runs_to_finish(instance):
     report(instance, REGIONAL_DAILY_SALES, "2024-03-01|US")
     done = tick(instance, waiting.cursor)
     assert len(requests(done)) == 1
-
-
-def test_sensor_targets_the_refresh_job_and_runs_by_default():
-    assert transformation_updates_sensor.job_name == "analytics_refresh_job"
-    assert transformation_updates_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert transformation_updates_sensor.minimum_interval_seconds == DAEMON_LOOP_SECONDS - 1
 
 
 def test_enriched_days_wait_for_their_regional_rebuild(instance):
