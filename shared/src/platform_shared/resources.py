@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -46,12 +48,21 @@ class Committed(Generic[T]):
     attempts: int
 
 
+# Attaching the lake loads two extensions and reads the catalog, about 0.3 s: paid by
+# every connection, it was most of a small run's time. So each process attaches a lake
+# once, in an in-memory DuckDB kept here, and hands out connections to it (cursors, each
+# with its own transactions, temporary tables and last committed snapshot).
+_ATTACHED: dict[tuple[object, ...], duckdb.DuckDBPyConnection] = {}
+_ATTACHED_LOCK = threading.Lock()
+
+
 class WarehouseResource(ConfigurableResource):
     """The warehouse: a DuckLake with one schema per location.
 
-    Each connection is a fresh in-memory DuckDB with the lake attached as ``warehouse``,
-    its default catalog. Open one per unit of work: many processes read and write the lake
-    at once, and a reader sees the last snapshot committed when its transaction began.
+    Each connection is a connection to an in-memory DuckDB with the lake attached as
+    ``warehouse``, its default catalog, attached once per process. Open one per unit of
+    work: many processes read and write the lake at once, and a reader sees the last
+    snapshot committed when its transaction began.
     Writes go through :meth:`write`, which retries a unit of work that lost a commit race
     against another writer.
     """
@@ -78,10 +89,36 @@ class WarehouseResource(ConfigurableResource):
         conn = self._connect()
         try:
             yield conn
+        except BaseException as exc:
+            if is_transient(exc):
+                # The catalog may have gone away under the attachment: the next
+                # connection attaches afresh instead of reusing it.
+                self._forget()
+            raise
         finally:
             conn.close()
 
+    def _key(self) -> tuple[object, ...]:
+        # By process too: a forked child must not share its parent's database.
+        return (os.getpid(), self.catalog, self.data_path, self.read_only, self.memory_limit)
+
     def _connect(self) -> duckdb.DuckDBPyConnection:
+        """A new connection (a cursor) of this process's database with the lake attached."""
+        key = self._key()
+        with _ATTACHED_LOCK:
+            database = _ATTACHED.get(key)
+            if database is None:
+                database = _ATTACHED[key] = self._attach()
+        conn = database.cursor()
+        conn.execute(f"USE {CATALOG}")
+        return conn
+
+    def _forget(self) -> None:
+        with _ATTACHED_LOCK:
+            # Connections still open keep the database alive until they close.
+            _ATTACHED.pop(self._key(), None)
+
+    def _attach(self) -> duckdb.DuckDBPyConnection:
         config: dict[str, str | bool | int | float | list[str]] = {
             # Nothing is fetched at run time: the extensions come from installed wheels.
             "autoinstall_known_extensions": False,
