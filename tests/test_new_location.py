@@ -30,7 +30,7 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
 ) -> None:
     root = tmp_path / "repo"
     copy_checkout(pytestconfig.rootpath, root)
-    scaffold(root, "billing")
+    written = scaffold(root, "billing")
     assert [loc.name for loc in read_locations(root / "workspace.yaml")][-1] == "billing"
     dg_projects = tomllib.loads((root / "dg.toml").read_text())["workspace"]["projects"]
     assert [p["path"] for p in dg_projects][-1] == "locations/billing"
@@ -66,9 +66,16 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
     assert own.returncode == 0, own.stdout[-3000:]
     assert " passed" in own.stdout.splitlines()[-1]
 
+    # No image recipe or Helm file of its own: the ones of every location serve it (the
+    # platform release only lists it in its workspace).
+    changed = {str(p.relative_to(root)) for p in written}
+    assert not [f for f in changed if "Dockerfile" in f]
+    assert {f for f in changed if f.startswith("deploy/helm/")} == {"deploy/helm/values.yaml"}
+
     # The deployment consistency checks over four locations.
     env = {"PYTHONPATH": f"{root / 'locations/billing/src'}{os.pathsep}{root}"}
-    deploy = _pytest(root, sys.executable, [root / "tests/deploy/test_static.py"], env)
+    deploy_tests = ["test_static.py", "test_one_location_recipe.py"]
+    deploy = _pytest(root, sys.executable, [root / "tests/deploy" / f for f in deploy_tests], env)
     assert deploy.returncode == 0, deploy.stdout[-3000:]
     assert " passed" in deploy.stdout.splitlines()[-1]
 

@@ -13,7 +13,8 @@
 #     BASE_IMAGE; any other (default postgres:15.14) is left to compose to pull.
 #
 # Usage: deploy/docker/build-images.sh [SERVICE...]   (default: every platform image)
-#   SERVICE is a location (its code-server image) or `host` (webserver and daemon).
+#   SERVICE is a location (its code-server image, from location.Dockerfile) or `host`
+#   (webserver and daemon, from host.Dockerfile).
 # Each variable comes from the environment, else from .env, else its default; IMAGE_TAG
 # (default local) names the tags, data-platform/<service>:<tag>, as docker-compose.yml does.
 set -eu
@@ -87,12 +88,14 @@ case "$base" in
         ;;
 esac
 
+# build IMAGE DOCKERFILE [DOCKER-BUILD-OPTION...]
 build() {
     image=$1
     dockerfile=$2
+    shift 2
     started=$(date +%s)
     # shellcheck disable=SC2086  # $ca_flag is empty or two words
-    "$docker" build --quiet --build-arg BASE_IMAGE="$base" $ca_flag \
+    "$docker" build --quiet --build-arg BASE_IMAGE="$base" $ca_flag "$@" \
         -f "$dockerfile" -t "$image" . >/dev/null
     size=$("$docker" image inspect --format '{{.Size}}' "$image")
     echo "build-images: $image in $(($(date +%s) - started)) s, $((size / 1000000)) MB"
@@ -103,7 +106,9 @@ case "$postgres" in
 esac
 for service in "$@"; do
     case "$service" in
-        host) build "data-platform/host:$tag" deploy/docker/Dockerfile ;;
-        *) build "data-platform/$service:$tag" "locations/$service/Dockerfile" ;;
+        host) build "data-platform/host:$tag" deploy/docker/host.Dockerfile ;;
+        # Every location from the one recipe, named by its build argument.
+        *) build "data-platform/$service:$tag" deploy/docker/location.Dockerfile \
+            --build-arg LOCATION="$service" ;;
     esac
 done

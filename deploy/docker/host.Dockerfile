@@ -4,7 +4,7 @@
 # workspace.yaml.
 #
 # Build from the repository root (the context is filtered by .dockerignore):
-#   docker build -f deploy/docker/Dockerfile -t data-platform/host .
+#   docker build -f deploy/docker/host.Dockerfile -t data-platform/host .
 # The install steps are deploy/docker/install.sh, replayed by tests/deploy/test_image_recipes.py.
 
 # The base: the official Python image by default; with no registry in reach, the Debian

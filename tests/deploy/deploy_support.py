@@ -19,7 +19,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-HOST_DOCKERFILE = "deploy/docker/Dockerfile"
+HOST_DOCKERFILE = "deploy/docker/host.Dockerfile"
+# The one image recipe of every code location, named by its build argument LOCATION.
+LOCATION_DOCKERFILE = "deploy/docker/location.Dockerfile"
 INSTALL_SCRIPT = "deploy/docker/install.sh"
 
 
@@ -39,12 +41,17 @@ class Location:
     port_env: str
 
     @property
-    def dockerfile(self) -> str:
-        return f"locations/{self.name}/Dockerfile"
+    def build_args(self) -> dict[str, str]:
+        """The ``--build-arg`` values that make this location's image of the one recipe."""
+        return {"LOCATION": self.name}
 
     @property
     def module(self) -> str:
         return f"{self.name}.definitions"
+
+    def recipe(self) -> list[Stage]:
+        """The stages of this location's image: the one recipe with its build arguments."""
+        return parse_dockerfile(LOCATION_DOCKERFILE, self.build_args)
 
 
 def _env_name(value: Any, what: str) -> str:
@@ -137,14 +144,31 @@ def parse_env(args: str) -> dict[str, str]:
     return pairs
 
 
-def parse_dockerfile(relpath: str) -> list[Stage]:
+def _substitute(text: str, args: Mapping[str, str]) -> str:
+    """``$NAME`` and ``${NAME}`` of the given build arguments replaced by their values."""
+    if not args:
+        return text
+    names = "|".join(re.escape(n) for n in args)
+    pattern = re.compile(rf"\$(?:\{{({names})\}}|({names})\b)")
+    return pattern.sub(lambda m: args[m[1] or m[2]], text)
+
+
+def parse_dockerfile(relpath: str, build_args: Mapping[str, str] | None = None) -> list[Stage]:
     """Stages of a Dockerfile: continuation lines joined, comments dropped.
 
     An ``ARG`` before the first ``FROM`` is a build argument of the FROM lines: a stage's
-    base is given with such arguments at their declared defaults (``${BASE_IMAGE}``).
+    base is given with such arguments at their declared defaults (``${BASE_IMAGE}``), or as
+    ``build_args`` sets them. An ``ARG`` inside a stage takes its value from ``build_args``
+    (what ``--build-arg`` passes), else its default; one with neither is refused, as is a
+    build argument that no ``ARG`` declares. Below its ``ARG``, a stage's instructions read
+    ``$NAME`` and ``${NAME}`` as the value, as Docker does in COPY and ENV and the shell
+    does in RUN.
     """
+    given = dict(build_args or {})
+    declared: set[str] = set()
     stages: list[Stage] = []
     global_args: dict[str, str] = {}
+    stage_args: dict[str, str] = {}
     pending: list[str] = []
     start = 0
     for number, raw in enumerate((ROOT / relpath).read_text().splitlines(), start=1):
@@ -159,21 +183,30 @@ def parse_dockerfile(relpath: str) -> list[Stage]:
         pending.append(stripped)
         keyword, _, args = " ".join(p for p in pending if p).partition(" ")
         pending = []
-        instruction = Instruction(keyword.upper(), args.strip(), start)
+        instruction = Instruction(keyword.upper(), _substitute(args.strip(), stage_args), start)
         if instruction.keyword == "FROM":
             words = instruction.args.split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             assert len(words) in (1, 3), f"{relpath}:{start}: unexpected FROM {args!r}"
             base = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m[1]], words[0])
             stages.append(Stage(base=base, name=name))
+            stage_args = {}
         elif instruction.keyword == "ARG" and not stages:
             key, sep, value = instruction.args.partition("=")
             assert sep, f"{relpath}:{start}: a FROM argument needs a default"
-            global_args[key] = value
+            global_args[key] = given.get(key, value)
+            declared.add(key)
+        elif instruction.keyword == "ARG":
+            key, sep, value = args.strip().partition("=")
+            assert key in given or sep, f"{relpath}:{start}: ARG {key} needs --build-arg {key}="
+            stage_args[key] = given.get(key, value)
+            declared.add(key)
         else:
             assert stages, f"{relpath}:{start}: {keyword} before FROM"
             stages[-1].instructions.append(instruction)
     assert not pending, f"{relpath}: dangling line continuation"
+    unused = set(given) - declared
+    assert not unused, f"{relpath}: no ARG declares {sorted(unused)}"
     return stages
 
 

@@ -1,6 +1,7 @@
 """Every image's install recipe, proven without a container engine.
 
-Each Dockerfile's build stage is replayed on this machine: the files its COPY instructions
+Each image's build stage is replayed on this machine (a location's: the one location
+recipe with that location's build argument): the files its COPY instructions
 send (through .dockerignore, as `docker build` would) are laid out in a staging folder, and
 its `deploy/docker/install.sh` steps run in order into a clean virtual environment. The
 environment is then probed with its own interpreter: a location's definitions load with
@@ -25,6 +26,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from platform_instance.config import instance_yaml
 from tests.deploy.deploy_support import (
     HOST_DOCKERFILE,
     INSTALL_SCRIPT,
+    LOCATION_DOCKERFILE,
     ROOT,
     BuildContext,
     Location,
@@ -80,6 +83,8 @@ print("PROBE " + json.dumps(result))
 DEPLOYED_INSTANCE = instance_yaml((ROOT / "dagster.yaml").read_text(), postgres=True)
 INSTANCE_STORAGE = yaml.safe_load(DEPLOYED_INSTANCE)["storage"]["custom"]["module"]
 INSTANCE_CONFIG_MODULE = "platform_instance.config"
+# A RUN that only fails the build when a build argument is empty.
+GUARD = re.compile(r'test -n "[^"$]*" \|\| \{ echo "[^"]*" >&2; exit 1; \}')
 
 
 def _uv_pin(stage: Stage) -> str:
@@ -168,12 +173,14 @@ def _merge_code_layer(
         shutil.copytree(local, venv, dirs_exist_ok=True)
 
 
-def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str, list[str]]:
+def replay_build_stage(
+    dockerfile: str, workdir: Path, venv: Path, build_args: Mapping[str, str] | None = None
+) -> tuple[str, list[str]]:
     """Run a Dockerfile's build stage here; returns (image venv path, install.sh targets).
 
     The instance file the stage makes is checked against the deployed instance config.
     """
-    stages = parse_dockerfile(dockerfile)
+    stages = parse_dockerfile(dockerfile, build_args)
     build = stages[0]
     assert build.name == "build", f"{dockerfile}: the first stage must be `build`"
     _check_uv(_uv_pin(build))
@@ -215,6 +222,10 @@ def replay_build_stage(dockerfile: str, workdir: Path, venv: Path) -> tuple[str,
                 made = _replay_instance_file(words, image_venv, workdir, venv)
                 assert made.read_text() == DEPLOYED_INSTANCE, f"{dockerfile}: instance file"
                 instance_files.append(made)
+                continue
+            if GUARD.fullmatch(instruction.args):
+                # The check that a build argument was given, with its value filled in.
+                subprocess.run(["sh", "-c", instruction.args], check=True)
                 continue
             if INSTALL_SCRIPT not in words:
                 # Only the installation of uv itself is allowed besides the recipe.
@@ -278,7 +289,9 @@ def probe(venv: Path, target: str, absent: list[str], cwd: Path) -> dict[str, An
 
 def test_location_image_recipe(location: Location, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    _, targets = replay_build_stage(location.dockerfile, tmp_path / "src", venv)
+    _, targets = replay_build_stage(
+        LOCATION_DOCKERFILE, tmp_path / "src", venv, location.build_args
+    )
     assert targets == [location.name] * 3
 
     others = [loc.name for loc in workspace_locations() if loc != location]

@@ -2,7 +2,8 @@
 
 Schemas (compose specification, GitHub workflows), hadolint on every Dockerfile, and the
 consistency of everything that names a code location: workspace.yaml is the list, and
-each location must have its compose service, Dockerfile, CI workflow and Helm release,
+each location must have its compose service, image (the one location recipe built with
+its name), CI workflow and Helm release (the one team template rendered with its name),
 agreeing on names, ports and modules. Exposure and secrets are checked the same way.
 """
 
@@ -26,6 +27,7 @@ from platform_shared.settings import SETTINGS
 from tests.deploy.deploy_support import (
     HOST_DOCKERFILE,
     INSTALL_SCRIPT,
+    LOCATION_DOCKERFILE,
     ROOT,
     BuildContext,
     Location,
@@ -43,7 +45,9 @@ POSTGRES_DOCKERFILE = "deploy/docker/postgres/Dockerfile"
 BUILD_IMAGES = "deploy/docker/build-images.sh"
 ENV_EXAMPLE = ".env.example"
 HELM_VALUES = "deploy/helm/values.yaml"
-HELM_USER_DEPLOYMENTS = "deploy/helm/user-deployments"
+# One template for every team's release, and the script that renders it for a location.
+HELM_USER_DEPLOYMENT = "deploy/helm/user-deployment.yaml"
+HELM_RENDER = "deploy/helm/user-deployment.sh"
 WORKFLOWS = ".github/workflows"
 REUSABLE_WORKFLOW = "./.github/workflows/_location.yml"
 K8S_GUIDE = "deploy/kubernetes.md"
@@ -66,6 +70,8 @@ SHARED_CI_TRIGGERS = {
     "Makefile",
     ".dockerignore",
     INSTALL_SCRIPT,
+    "deploy/docker/split_members.py",
+    LOCATION_DOCKERFILE,
     REUSABLE_WORKFLOW.removeprefix("./"),
 }
 # Settings a deployment fixes rather than takes from .env: paths on the shared volume.
@@ -201,12 +207,18 @@ def _workflow(relpath: str) -> dict[str, Any]:
     return data
 
 
+def _render_user_deployment(name: str) -> subprocess.CompletedProcess[str]:
+    return _run("sh", HELM_RENDER, name)
+
+
 def _helm_user_deployment(location: Location) -> dict[str, Any]:
-    path = f"{HELM_USER_DEPLOYMENTS}/{location.name}.yaml"
-    assert (ROOT / path).exists(), f"no Helm values for `{location.name}`: {path}"
-    values = load_yaml(path)
+    """A team's release values, rendered from the template as its deploy command does."""
+    rendered = _render_user_deployment(location.name)
+    assert rendered.returncode == 0, rendered.stderr
+    assert "${LOCATION}" not in rendered.stdout.split("\nglobal:", 1)[1], "left unrendered"
+    values = yaml.safe_load(rendered.stdout)
     deployments = values["deployments"]
-    assert len(deployments) == 1, f"{path}: one deployment per team release"
+    assert len(deployments) == 1, f"{HELM_RENDER} {location.name}: one deployment per release"
     return {"values": values, "deployment": deployments[0]}
 
 
@@ -230,24 +242,27 @@ def test_workflows_match_the_github_workflow_schema() -> None:
 
 
 def _dockerfiles() -> list[str]:
-    return [loc.dockerfile for loc in LOCATIONS] + [HOST_DOCKERFILE]
+    """The platform's image recipes: the host's, and the one of every location."""
+    return [LOCATION_DOCKERFILE, HOST_DOCKERFILE]
 
 
-def test_every_dockerfile_belongs_to_a_location_or_the_host() -> None:
-    found = {
-        str(p.relative_to(ROOT))
-        for pattern in ("locations/*/Dockerfile", "deploy/**/Dockerfile*")
-        for p in ROOT.glob(pattern)
+def _images() -> dict[str, list[Stage]]:
+    """Stages of every platform image, by image name: the host, then each location's."""
+    return {"host": parse_dockerfile(HOST_DOCKERFILE)} | {
+        loc.name: loc.recipe() for loc in LOCATIONS
     }
-    # Besides: the PostgreSQL image built from Debian packages where none can be pulled.
-    assert found == {*_dockerfiles(), POSTGRES_DOCKERFILE}
 
 
 def test_compose_builds_every_image_from_the_dockerfiles_base() -> None:
     """One BASE_IMAGE argument: its compose default is the Dockerfiles' own default."""
-    (base,) = {s.base for f in _dockerfiles() for s in parse_dockerfile(f)}
-    for name in (*HOST_SERVICES, *(loc.name for loc in LOCATIONS)):
+    (base,) = {s.base for stages in _images().values() for s in stages}
+    for name in HOST_SERVICES:
         assert _service(name)["build"]["args"] == {"BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}"}
+    for location in LOCATIONS:
+        assert _service(location.name)["build"]["args"] == {
+            "BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}",
+            **location.build_args,
+        }
     assert _service("postgres")["image"] == "${POSTGRES_IMAGE:-postgres:15.14}"
 
 
@@ -279,7 +294,7 @@ def test_code_server_service(location: Location) -> None:
     service = _service(location.name)
     assert {k: v for k, v in service["build"].items() if k != "args"} == {
         "context": ".",
-        "dockerfile": location.dockerfile,
+        "dockerfile": LOCATION_DOCKERFILE,
     }
     assert service["command"] == [
         "dagster",
@@ -331,7 +346,7 @@ def test_host_services_wait_for_postgres_and_use_the_workspace() -> None:
 
 
 def test_location_dockerfile(location: Location) -> None:
-    stages = parse_dockerfile(location.dockerfile)
+    stages = location.recipe()
     build, final = stages[0], _final(stages)
     assert len(stages) == 2
     assert build.name == "build"
@@ -372,7 +387,15 @@ def test_location_dockerfile(location: Location) -> None:
     assert all(i.flags_and_words()[1][1] == "-B" for i in pythons), "run it with -B"
     assert final.all("EXPOSE")[-1].args == str(CODE_SERVER_PORT)
     assert not final.all("ENTRYPOINT"), "the Helm chart passes its own arguments: no ENTRYPOINT"
-    assert final.all("CMD")[-1].json_args() == _service(location.name)["command"]
+    # One CMD for every location: `dagster api grpc` takes the module and the location name
+    # from the image's environment, as compose passes them on its command line.
+    cmd = final.all("CMD")[-1].json_args()
+    assert cmd
+    env = final.env()
+    assert env["DAGSTER_MODULE_NAME"] == location.module
+    assert env["DAGSTER_LOCATION_NAME"] == location.name
+    named = ["-m", env["DAGSTER_MODULE_NAME"], "--location-name", env["DAGSTER_LOCATION_NAME"]]
+    assert [*cmd, *named] == _service(location.name)["command"]
 
 
 def test_host_dockerfile_has_no_user_code() -> None:
@@ -392,8 +415,7 @@ def test_images_share_base_user_home_and_uv() -> None:
     minor = re.fullmatch(r">=(\d+\.\d+)", requires)
     assert minor, requires
     bases, users, homes, uv_pins, batches = set(), set(), set(), set(), set()
-    for dockerfile in _dockerfiles():
-        stages = parse_dockerfile(dockerfile)
+    for stages in _images().values():
         bases |= {s.base for s in stages}
         users.add(_user_id(_final(stages)))
         homes.add(_dagster_home(_final(stages)))
@@ -456,9 +478,30 @@ def test_no_workflow_or_helm_release_for_unknown_locations() -> None:
     workflows = {
         p.stem.removeprefix("location-") for p in (ROOT / WORKFLOWS).glob("location-*.yml")
     }
-    releases = {p.stem for p in (ROOT / HELM_USER_DEPLOYMENTS).glob("*.yaml")}
     assert workflows == names
-    assert releases == names
+    # No file per team: the platform release, the team template and its renderer, which
+    # refuses any name that is not a location of workspace.yaml.
+    helm = {str(p.relative_to(ROOT)) for p in (ROOT / "deploy/helm").rglob("*") if p.is_file()}
+    assert helm == {HELM_VALUES, HELM_USER_DEPLOYMENT, HELM_RENDER}
+    first = LOCATIONS[0].name
+    for unknown in ("", "not_a_location", f"{first} ", f"../{first}", f"{first}x", "a/b"):
+        refused = _render_user_deployment(unknown)
+        assert refused.returncode == 2, unknown
+        assert not refused.stdout, unknown
+        assert "unknown location" in refused.stderr, unknown
+
+
+def test_helm_template_names_no_location() -> None:
+    """Every per-team value derives from the placeholder: the template favours no team."""
+    values = [
+        line
+        for line in (ROOT / HELM_USER_DEPLOYMENT).read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
+    for location in LOCATIONS:
+        named = [line for line in values if re.search(rf"\b{location.name}\b", line)]
+        assert not named, f"{HELM_USER_DEPLOYMENT} names {location.name}: {named}"
+    assert sum("${LOCATION}" in line for line in values) >= 3, "name, image, module"
 
 
 def test_reusable_location_workflow_tests_then_builds_the_image() -> None:
@@ -470,7 +513,8 @@ def test_reusable_location_workflow_tests_then_builds_the_image() -> None:
     assert any(r.strip() == 'make "test-${LOCATION}"' for r in runs)
     assert jobs["image"]["needs"] == "test"
     build = next(s for s in jobs["image"]["steps"] if "build-push-action" in s.get("uses", ""))
-    assert build["with"]["file"] == "locations/${{ inputs.location }}/Dockerfile"
+    assert build["with"]["file"] == LOCATION_DOCKERFILE
+    assert build["with"]["build-args"] == "LOCATION=${{ inputs.location }}"
     assert build["with"]["context"] == "."
 
 
@@ -509,7 +553,7 @@ def test_helm_user_deployment(location: Location) -> None:
     assert deployment["image"]["repository"].endswith(f"/{location.name}")
     assert deployment["image"]["tag"] == "", "the tag is the commit, set at deploy time"
     # Same identity as the image, same instance home and Postgres secret as the platform.
-    uid = _user_id(_final(parse_dockerfile(location.dockerfile)))
+    uid = _user_id(_final(location.recipe()))
     assert deployment["podSecurityContext"]["runAsUser"] == int(uid)
     assert deployment["podSecurityContext"]["runAsNonRoot"] is True
     assert values["global"] == {
@@ -566,8 +610,7 @@ def test_helm_platform_release() -> None:
 def test_helm_charts_are_the_version_of_the_dagster_pin() -> None:
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     dagster = next(p["version"] for p in lock["package"] if p["name"] == "dagster")
-    files = [K8S_GUIDE, HELM_VALUES, f"{WORKFLOWS}/platform.yml"]
-    files += [str(p.relative_to(ROOT)) for p in (ROOT / HELM_USER_DEPLOYMENTS).glob("*.yaml")]
+    files = [K8S_GUIDE, HELM_VALUES, HELM_USER_DEPLOYMENT, HELM_RENDER, f"{WORKFLOWS}/platform.yml"]
     for path in files:
         versions = set(re.findall(r"--version[ \t]+(\S+)", (ROOT / path).read_text()))
         assert versions == {dagster}, f"{path}: chart version {versions} is not dagster {dagster}"
@@ -627,7 +670,9 @@ def test_every_dagster_service_has_the_instance_file() -> None:
     assert set(_instance_services()) == {*HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
     for name in _instance_services():
         service = _service(name)
-        stages = parse_dockerfile(service["build"]["dockerfile"])
+        build = service["build"]
+        args = {k: _resolved(str(v)) for k, v in build.get("args", {}).items()}
+        stages = parse_dockerfile(build["dockerfile"], args)
         final = _final(stages)
         home = _dagster_home(final)
         _assert_instance_file(stages[0], final)
@@ -701,16 +746,16 @@ def test_only_the_webserver_publishes_a_port_and_on_loopback() -> None:
 
 
 def test_every_image_runs_as_a_non_root_user() -> None:
-    for dockerfile in _dockerfiles():
-        user = _user_id(_final(parse_dockerfile(dockerfile)))
-        assert user not in {"0", "root"}, f"{dockerfile} runs as root"
+    for image, stages in _images().items():
+        user = _user_id(_final(stages))
+        assert user not in {"0", "root"}, f"the {image} image runs as root"
 
 
 def _deploy_files() -> list[Path]:
     files = [ROOT / f for f in (COMPOSE_FILE, ENV_EXAMPLE, ".dockerignore", ".hadolint.yaml")]
     files += [ROOT / d for d in _dockerfiles()]
     files += sorted((ROOT / "deploy").glob("docker/**/*"))
-    files += sorted((ROOT / "deploy/helm").rglob("*.yaml"))
+    files += sorted((ROOT / "deploy/helm").rglob("*"))
     files += sorted((ROOT / WORKFLOWS).glob("*.yml"))
     files += [ROOT / K8S_GUIDE]
     return [f for f in files if f.is_file()]

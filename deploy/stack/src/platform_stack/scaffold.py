@@ -1,10 +1,12 @@
 """Scaffold a new team's code location wired into every place a location appears.
 
 The package comes from a small template in the shape of the other locations: a short
-``definitions.py`` loading ``defs/``, one starter asset, one test. The deployment files
--- Dockerfile, CI workflow, Helm user deployment -- are copies of the first location's
-with the name replaced, so a new team starts from what the others run. The shared files
-(workspace, compose, Helm workspace, root pyproject) get one entry each.
+``definitions.py`` loading ``defs/``, one starter asset, one test. Its image and its Helm
+release need no file of their own: every location is built from
+``deploy/docker/location.Dockerfile`` and released from ``deploy/helm/user-deployment.yaml``,
+both named by the location. Its CI workflow is a copy of the first location's with the
+name replaced. The shared files (workspace, compose, Helm workspace, root pyproject) get
+one entry each.
 """
 
 from __future__ import annotations
@@ -196,18 +198,11 @@ def scaffold(root: Path, name: str) -> list[Path]:
     write(package / "src" / name / "definitions.py", DEFINITIONS.format(name=name))
     write(package / "tests" / f"test_{name}_definitions.py", TEST.format(name=name))
 
-    for source, target in [
-        (root / "locations" / template / "Dockerfile", package / "Dockerfile"),
-        (
-            root / ".github" / "workflows" / f"location-{template}.yml",
-            root / ".github" / "workflows" / f"location-{name}.yml",
-        ),
-        (
-            root / "deploy" / "helm" / "user-deployments" / f"{template}.yaml",
-            root / "deploy" / "helm" / "user-deployments" / f"{name}.yaml",
-        ),
-    ]:
-        write(target, _replace_name(source.read_text(), template, name))
+    workflows = root / ".github" / "workflows"
+    write(
+        workflows / f"location-{name}.yml",
+        _replace_name((workflows / f"location-{template}.yml").read_text(), template, name),
+    )
 
     upper = name.upper()
     workspace = root / "workspace.yaml"
