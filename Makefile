@@ -95,6 +95,8 @@ fmt: setup  ## format and autofix
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
+# The host image, and every location of workspace.yaml from the one location recipe
+# (deploy/docker/location.Dockerfile, its build argument LOCATION naming the location).
 images:  ## build the platform's images (CA_BUNDLE, BASE_IMAGE, POSTGRES_IMAGE: see the README)
 	@sh deploy/docker/build-images.sh
 
