@@ -4,10 +4,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
+from platform_shared.resources import WarehouseResource
 from transformation.io_managers import WarehousePandasIOManager
 
 KEY = dg.AssetKey(["scratch", "people"])
@@ -52,6 +56,38 @@ def test_a_failed_store_keeps_the_previous_rows(warehouse, sql) -> None:
     # The failure left nothing half-open: the next store replaces the rows.
     assert _store(warehouse, pd.DataFrame({"id": [4], "name": ["d"]})).success
     assert sql("SELECT * FROM scratch.people") == [(4, "d")]
+
+
+class _LosesFirstCommit(WarehouseResource):
+    """A warehouse whose first transaction loses its commit race to another writer."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().transaction() as conn:
+            yield conn
+            if not LOST:
+                LOST.append(True)
+                raise duckdb.TransactionException(
+                    "Transaction conflict - another transaction has deleted from it"
+                )
+
+
+LOST: list[bool] = []
+
+
+def test_a_store_that_lost_its_commit_runs_again_and_reports_once(warehouse, sql) -> None:
+    LOST.clear()
+    flaky = _LosesFirstCommit(catalog=warehouse.catalog, data_path=warehouse.data_path)
+    result = dg.materialize(
+        [_people(pd.DataFrame({"id": [1, 2], "name": ["a", "b"]}))],
+        resources={"io_manager": WarehousePandasIOManager(warehouse=flaky)},
+    )
+
+    assert LOST == [True]
+    assert sql("SELECT * FROM scratch.people ORDER BY id") == [(1, "a"), (2, "b")]
+    [event] = result.get_asset_materialization_events()
+    # The second attempt's metadata, added once (Dagster refuses a key added twice).
+    assert event.materialization.metadata["dagster/row_count"].value == 2
 
 
 def test_runs_without_dataframes_never_import_pandas(warehouse, tmp_path) -> None:

@@ -13,8 +13,9 @@ after the database file's path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any, cast
 
 import duckdb
 from dagster import InputContext, IOManager, OutputContext
@@ -55,6 +56,25 @@ class _WarehouseClient(DuckDbClient):
             DuckDbClient.delete_table_slice(context, table_slice, connection)
 
 
+class _HeldMetadata:
+    """An output context that keeps back the metadata a store adds.
+
+    Dagster refuses metadata added twice for one output, and a store whose commit lost a
+    race runs again whole; so each attempt's metadata is held here and only the committed
+    attempt's reaches the real context.
+    """
+
+    def __init__(self, context: OutputContext) -> None:
+        self._context = context
+        self.metadata: dict[str, Any] = {}
+
+    def add_output_metadata(self, metadata: Mapping[str, Any]) -> None:
+        self.metadata.update(metadata)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
 class _BuiltOnFirstUse(IOManager):
     """The IO manager ``build`` returns, built when a value is first stored or loaded.
 
@@ -75,7 +95,15 @@ class _BuiltOnFirstUse(IOManager):
 
     def handle_output(self, context: OutputContext, obj: object) -> None:
         table = "/".join(context.asset_key.path)
-        self._warehouse.retry(lambda: self._get().handle_output(context, obj), what=table)
+
+        def attempt() -> dict[str, Any]:
+            held = _HeldMetadata(context)
+            self._get().handle_output(cast(OutputContext, held), obj)
+            return held.metadata
+
+        metadata = self._warehouse.retry(attempt, what=table)
+        if metadata:
+            context.add_output_metadata(metadata)
 
     def load_input(self, context: InputContext) -> object:
         return self._get().load_input(context)
