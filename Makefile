@@ -65,8 +65,9 @@ test: setup test-deps  ## the whole suite: each location's tests in its own envi
 	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
 	exit $$status
 
-test-unit: setup  ## everything but the tests that start real processes
-	$(PYTEST) -m "not system and not faults and not compose" $(ARGS)
+test-unit: setup  ## everything but the tests that start processes (a test that does fails)
+	$(PYTEST) -p tests.no_processes \
+	  -m "not processes and not postgres and not system and not faults and not compose" $(ARGS)
 
 test-system: setup test-deps  ## only the tests that start the real topology
 	$(PYTEST) -m "system or faults" --ignore=tests/compose $(ARGS)

@@ -9,7 +9,7 @@ import pytest
 
 import platform_bench as bench
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 
 def test_startup_figure_reports_a_ratio_per_location(

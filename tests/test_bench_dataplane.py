@@ -15,7 +15,7 @@ import pytest
 import platform_bench as bench
 
 # Some twenty process starts; a busy machine can stretch them well past the default.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.processes, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pytest.Config) -> None:

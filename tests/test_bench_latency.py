@@ -17,7 +17,7 @@ from dagster import DagsterRunStatus
 from platform_bench import fanout, latency
 from platform_bench.common import Context, Scale
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.processes, pytest.mark.slow, pytest.mark.postgres]
 
 FANOUT_DAYS = 3
 DROPS = 3

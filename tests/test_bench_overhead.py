@@ -12,7 +12,7 @@ import platform_bench as bench
 from platform_bench import overhead
 from platform_bench.common import Context
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.processes, pytest.mark.slow, pytest.mark.postgres]
 
 
 @pytest.fixture

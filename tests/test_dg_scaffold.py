@@ -16,7 +16,7 @@ import pytest
 
 from tests.checkout import copy_checkout
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 # (location, area under defs/, a module already there)
 AREAS = [

@@ -15,7 +15,7 @@ from platform_stack.scaffold import ScaffoldError, scaffold
 from platform_stack.workspace import read_locations
 from tests.checkout import copy_checkout
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 
 def test_scaffold_rejects_bad_or_taken_names(tmp_path: Path, pytestconfig: pytest.Config) -> None:

@@ -28,7 +28,7 @@ from platform_stack.workspace import read_locations
 from tests.checkout import copy_checkout
 from tests.deploy.deploy_support import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 LOCATIONS = [loc.name for loc in read_locations(ROOT / "workspace.yaml")]
 DAY = "2025-01-01"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("location", ["", "nope", "ingestion;rm"])
 def test_make_deploy_refuses_an_unknown_location(
     pytestconfig: pytest.Config, location: str
@@ -25,6 +26,7 @@ def test_make_deploy_refuses_an_unknown_location(
     assert "docker" not in result.stdout
 
 
+@pytest.mark.processes
 def test_local_restart_refuses_an_unknown_location(pytestconfig: pytest.Config) -> None:
     stack = Path(sys.executable).parent / "platform-stack"
     result = subprocess.run(

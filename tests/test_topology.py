@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from platform_stack.topology import Process
 
 PROBE = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
 
 
+@pytest.mark.processes
 def test_processes_handle_interrupts_when_started_from_a_background_job(tmp_path: Path) -> None:
     # A shell starts background jobs (`nohup make dev &`) with SIGINT ignored.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)

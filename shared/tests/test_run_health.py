@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from platform_shared.run_health import WorkerReport, process_start_time, worker_alive
 
 
@@ -13,6 +15,7 @@ def _sleeper() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
 
 
+@pytest.mark.processes
 def test_a_live_worker_is_alive_and_a_dead_one_is_not() -> None:
     proc = _sleeper()
     try:
@@ -27,6 +30,7 @@ def test_a_live_worker_is_alive_and_a_dead_one_is_not() -> None:
     assert not worker_alive(WorkerReport("run", proc.pid, time.time()))
 
 
+@pytest.mark.processes
 def test_a_reused_pid_is_not_the_worker() -> None:
     proc = _sleeper()
     try:

@@ -277,6 +277,7 @@ def test_a_conflict_beyond_the_budget_names_what_was_written(tmp_path: Path) -> 
             lake.write(always_overtaken, what="t partitions 1")
 
 
+@pytest.mark.processes
 def test_overlapping_writers_from_separate_processes_never_fail(
     lake: WarehouseResource, tmp_path: Path
 ) -> None:

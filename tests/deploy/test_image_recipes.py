@@ -47,7 +47,7 @@ from tests.deploy.deploy_support import (
     workspace_locations,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 # Environment of the image build that does not apply here (see the module docstring).
 # PATH: the image puts its own uv first; the replay uses the uv already on PATH.

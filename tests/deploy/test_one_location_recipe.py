@@ -184,6 +184,7 @@ def _expected(location: Location) -> tuple[str, dict[str, str]]:
     return LOCATION_DOCKERFILE, {"BASE_IMAGE": BASE_IMAGE, **location.build_args}
 
 
+@pytest.mark.processes
 def test_make_images_builds_every_location_from_the_one_recipe(make_copy: dict) -> None:
     make = shutil.which("make")
     assert make, "make is not installed"
@@ -202,6 +203,7 @@ def test_make_images_builds_every_location_from_the_one_recipe(make_copy: dict) 
     }
 
 
+@pytest.mark.processes
 def test_make_deploy_rebuilds_the_location_from_the_one_recipe(make_copy: dict) -> None:
     """`make deploy LOCATION=x` builds x's image alone, from the one recipe."""
     make = shutil.which("make")

@@ -229,10 +229,12 @@ def _env_list(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # --- schemas and linters ------------------------------------------------------------------
 
 
+@pytest.mark.processes
 def test_compose_file_matches_the_compose_specification() -> None:
     _check_jsonschema("vendor.compose-spec", [COMPOSE_FILE])
 
 
+@pytest.mark.processes
 def test_workflows_match_the_github_workflow_schema() -> None:
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / WORKFLOWS).glob("*.yml"))
     assert files, "no workflow"
@@ -266,6 +268,7 @@ def test_compose_builds_every_image_from_the_dockerfiles_base() -> None:
     assert _service("postgres")["image"] == "${POSTGRES_IMAGE:-postgres:15.14}"
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("dockerfile", [*_dockerfiles(), POSTGRES_DOCKERFILE])
 def test_dockerfile_passes_hadolint(dockerfile: str) -> None:
     assert (ROOT / dockerfile).exists(), f"missing {dockerfile}"
@@ -473,6 +476,7 @@ def test_location_workflow(location: Location) -> None:
     assert job["with"] == {"location": location.name}
 
 
+@pytest.mark.processes
 def test_no_workflow_or_helm_release_for_unknown_locations() -> None:
     names = {loc.name for loc in LOCATIONS}
     workflows = {
@@ -538,6 +542,7 @@ def test_actions_are_pinned_to_commits() -> None:
             assert re.search(r"#\s*v\d", line), f"{path.name}: name the version of {match[1]}"
 
 
+@pytest.mark.processes
 def test_helm_user_deployment(location: Location) -> None:
     found = _helm_user_deployment(location)
     values, deployment = found["values"], found["deployment"]

@@ -92,6 +92,7 @@ def test_the_script_refuses_what_is_not_a_release() -> None:
         upgrade.library_version("latest")
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(
     ("args", "message"),
     [([], "usage: make upgrade-dagster"), (["VERSION=latest"], "not a Dagster 1.x release")],

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import dagster as dg
 import duckdb
 import pandas as pd
+import pytest
 
 from platform_shared.resources import WarehouseResource
 from transformation.io_managers import WarehousePandasIOManager
@@ -90,6 +91,7 @@ def test_a_store_that_lost_its_commit_runs_again_and_reports_once(warehouse, sql
     assert event.materialization.metadata["dagster/row_count"].value == 2
 
 
+@pytest.mark.processes
 def test_runs_without_dataframes_never_import_pandas(warehouse, tmp_path) -> None:
     # A fresh interpreter: this one imported pandas already. It loads the location, runs
     # customer_orders (SQL only) with the location's IO manager, then customer_emails.
