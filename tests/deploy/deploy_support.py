@@ -60,6 +60,21 @@ def _env_name(value: Any, what: str) -> str:
     return str(value["env"])
 
 
+def lines_naming_locations(relpath: str, locations: list[Location]) -> dict[str, list[str]]:
+    """The lines of the file ``relpath`` (comments left out) that name a location, by
+    location: a file meant for every team must name none."""
+    lines = [
+        line
+        for line in (ROOT / relpath).read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
+    named = {
+        loc.name: [line for line in lines if re.search(rf"\b{loc.name}\b", line)]
+        for loc in locations
+    }
+    return {name: found for name, found in named.items() if found}
+
+
 def workspace_locations() -> list[Location]:
     """Every code location, in workspace.yaml order: the list the other files must follow."""
     locations: list[Location] = []

@@ -26,6 +26,7 @@ from tests.deploy.deploy_support import (
     LOCATION_DOCKERFILE,
     ROOT,
     Location,
+    lines_naming_locations,
     load_yaml,
     parse_dockerfile,
     workspace_locations,
@@ -86,14 +87,7 @@ def test_no_location_carries_its_own_image_recipe() -> None:
 
 def test_the_location_recipe_names_no_location() -> None:
     """The recipe favours no team: each location reaches it only as LOCATION."""
-    instructions = [
-        line
-        for line in (ROOT / LOCATION_DOCKERFILE).read_text().splitlines()
-        if not line.lstrip().startswith("#")
-    ]
-    for location in LOCATIONS:
-        named = [line for line in instructions if re.search(rf"\b{location.name}\b", line)]
-        assert not named, f"{LOCATION_DOCKERFILE} names {location.name}: {named}"
+    assert lines_naming_locations(LOCATION_DOCKERFILE, LOCATIONS) == {}
     # Without the argument there is no image to build.
     with pytest.raises(AssertionError, match="needs --build-arg LOCATION"):
         parse_dockerfile(LOCATION_DOCKERFILE)

@@ -35,6 +35,7 @@ from tests.deploy.deploy_support import (
     compose_variables,
     env_references,
     interpolate,
+    lines_naming_locations,
     load_yaml,
     parse_dockerfile,
     workspace_locations,
@@ -497,15 +498,10 @@ def test_no_workflow_or_helm_release_for_unknown_locations() -> None:
 
 def test_helm_template_names_no_location() -> None:
     """Every per-team value derives from the placeholder: the template favours no team."""
-    values = [
-        line
-        for line in (ROOT / HELM_USER_DEPLOYMENT).read_text().splitlines()
-        if not line.lstrip().startswith("#")
-    ]
-    for location in LOCATIONS:
-        named = [line for line in values if re.search(rf"\b{location.name}\b", line)]
-        assert not named, f"{HELM_USER_DEPLOYMENT} names {location.name}: {named}"
-    assert sum("${LOCATION}" in line for line in values) >= 3, "name, image, module"
+    assert lines_naming_locations(HELM_USER_DEPLOYMENT, LOCATIONS) == {}
+    lines = (ROOT / HELM_USER_DEPLOYMENT).read_text().splitlines()
+    placeholders = [line for line in lines if "${LOCATION}" in line.split("#", 1)[0]]
+    assert len(placeholders) >= 3, "name, image, module"
 
 
 def test_reusable_location_workflow_tests_then_builds_the_image() -> None:
