@@ -196,6 +196,38 @@ def test_a_missing_extension_names_the_package_to_install(
         extension_file("postgres_scanner")
 
 
+def test_a_process_attaches_the_lake_once_until_a_transient_error(
+    lake: WarehouseResource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attached: list[str] = []
+    attach_once = WarehouseResource._attach
+
+    def counted(self: WarehouseResource) -> duckdb.DuckDBPyConnection:
+        attached.append(self.catalog)
+        return attach_once(self)
+
+    monkeypatch.setattr(WarehouseResource, "_attach", counted)
+    lake._forget()  # set-up connections attached it already
+    with lake.get_connection() as one, lake.get_connection() as two:
+        one.execute("CREATE TEMP TABLE mine AS SELECT 1 AS x")
+        # Connections share the attachment, not their temporary tables.
+        found = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'mine'"
+        assert one.execute(found).fetchone() == (1,)
+        assert two.execute(found).fetchone() == (0,)
+    assert len(attached) == 1
+    with pytest.raises(RuntimeError), lake.get_connection():
+        raise RuntimeError("a bug in the caller, not the catalog's doing")
+    with lake.get_connection() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert len(attached) == 1
+    # A conflict or a lost catalog: the next connection attaches afresh.
+    with pytest.raises(duckdb.TransactionException), lake.get_connection():
+        raise duckdb.TransactionException("Transaction conflict - another writer")
+    with lake.get_connection() as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert len(attached) == 2
+
+
 def test_transaction_rolls_back_and_writes_nothing(lake: WarehouseResource) -> None:
     with lake.transaction() as conn:
         conn.execute("CREATE TABLE t (x INT)")

@@ -3,9 +3,10 @@
 Run as ``python -m tests.system.lake_reader OUT STOP``: until the file ``STOP`` exists, it
 reads ``analytics.sales_summary`` in a loop, each read one transaction that also notes the
 snapshot it saw, and appends one JSON line per read to ``OUT``: the snapshot id, the row
-count and the revenue total, or the error. It reconnects every few reads, so attaching
-while writers commit is read too. The warehouse settings come from the environment, the
-platform's own (``WAREHOUSE_CATALOG``, ``WAREHOUSE_DATA_PATH``, the catalog's password).
+count and the revenue total, or the error. It attaches the lake afresh every few reads, so
+attaching while writers commit is exercised too. The warehouse settings come from the
+environment, the platform's own (``WAREHOUSE_CATALOG``, ``WAREHOUSE_DATA_PATH``, the
+catalog's password).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from platform_shared.lake import CATALOG
-from platform_shared.resources import WarehouseResource
+from platform_shared.lake import CATALOG, Catalog, attach
 from platform_shared.settings import current
 
 READS_PER_CONNECTION = 10
@@ -39,12 +39,20 @@ def read_once(conn: duckdb.DuckDBPyConnection) -> dict[str, object]:
     return {"at": time.time(), "snapshot": snapshot[0], "rows": totals[0], "revenue": totals[1]}
 
 
-def main(out: Path, stop: Path) -> None:
-    reader = WarehouseResource(
-        catalog=current("WAREHOUSE_CATALOG"),
-        data_path=current("WAREHOUSE_DATA_PATH"),
+def attached() -> duckdb.DuckDBPyConnection:
+    """A new DuckDB with the lake attached read-only, as a notebook attaches it: each one
+    reads the catalog afresh (the warehouse resource would reuse its attachment)."""
+    conn = duckdb.connect(config={"autoinstall_known_extensions": False})
+    attach(
+        conn,
+        Catalog.parse(current("WAREHOUSE_CATALOG")),
+        current("WAREHOUSE_DATA_PATH"),
         read_only=True,
     )
+    return conn
+
+
+def main(out: Path, stop: Path) -> None:
     last_round = False
     with out.open("a") as log:
         while not last_round:
@@ -52,7 +60,7 @@ def main(out: Path, stop: Path) -> None:
             # last line holds the final totals.
             last_round = stop.exists()
             try:
-                with reader.get_connection() as conn:
+                with attached() as conn:
                     for _ in range(READS_PER_CONNECTION):
                         started = time.monotonic()
                         line = read_once(conn)
