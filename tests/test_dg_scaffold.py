@@ -20,9 +20,9 @@ pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 # (location, area under defs/, a module already there)
 AREAS = [
-    ("ingestion", "daily_feeds", "assets.py"),
+    ("ingestion", "feeds", "assets.py"),
     ("transformation", "sales", "assets.py"),
-    ("analytics", "sales", "sales_summary.py"),
+    ("analytics", "sales", "assets.py"),
 ]
 
 LIST_KEYS = (

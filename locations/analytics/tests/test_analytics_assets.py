@@ -11,10 +11,9 @@ import duckdb
 import pytest
 from PIL import Image
 
-from analytics.defs.customers.customer_lifetime_value import customer_lifetime_value
-from analytics.defs.reports.daily_revenue_report import ReportConfig, daily_revenue_report
-from analytics.defs.sales.sales_summary import sales_summary
-from analytics.defs.sales.top_products import top_products
+from analytics.defs.customers.assets import customer_lifetime_value
+from analytics.defs.reports.assets import ReportConfig, daily_revenue_report
+from analytics.defs.sales.assets import sales_summary, top_products
 from platform_shared.validation import UnsafeInputError
 
 D = Decimal

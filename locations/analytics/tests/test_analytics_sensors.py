@@ -9,7 +9,7 @@ import pytest
 
 from analytics.defs.sensors.transformation_updates import transformation_updates_sensor
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
-from analytics.tables import CUSTOMER_LIFETIME_VALUE
+from analytics.keys import CUSTOMER_LIFETIME_VALUE
 
 DAYS = ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05"]
 

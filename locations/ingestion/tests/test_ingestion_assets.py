@@ -9,10 +9,8 @@ from typing import Any, cast
 import dagster as dg
 import pytest
 
-from ingestion.defs.daily_feeds.assets import orders, sales
-from ingestion.defs.reference.assets import customers
+from ingestion.defs.feeds.assets import customers, load_feed, orders, sales
 from ingestion.feeds import CUSTOMERS, SALES
-from ingestion.loads import load_feed
 from ingestion.quality import REJECT_RATE_CHECK, QualityConfig
 from ingestion.tags import SHA256_TAG, SOURCE_FILE_TAG
 from platform_shared.cross_location import range_tags

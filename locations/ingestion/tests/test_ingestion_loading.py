@@ -10,10 +10,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ingestion import loading
-from ingestion.defs.daily_feeds.assets import sales
+from ingestion.defs.feeds import SQL, file_loader
+from ingestion.defs.feeds.assets import sales
+from ingestion.defs.feeds.file_loader import BadFileError, Target, batches, load_files, prepare
 from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
-from ingestion.loading import BadFileError, Target, batches, load_files, prepare
 from platform_shared.cross_location import range_tags
 
 HEADER = ",".join(SALES.columns)
@@ -131,7 +131,7 @@ def test_a_range_over_several_batches_is_one_transaction(write, resources, query
     days = ["2025-01-01", "2025-01-02", "2025-01-03"]
     for i, day in enumerate(days, 1):
         write(f"sales/{day}.csv", f"{HEADER}\n{sale(i, day)}\n")
-    monkeypatch.setattr(loading, "BATCH_BYTES", 1)  # one file per batch
+    monkeypatch.setattr(file_loader, "BATCH_BYTES", 1)  # one file per batch
     tags = range_tags(dg.PartitionKeyRange(days[0], days[-1]))
     dg.materialize([sales], resources=resources, tags=tags)
     assert query("SELECT count(*) FROM ingestion.sales") == [(3,)]
@@ -148,4 +148,4 @@ def test_a_range_over_several_batches_is_one_transaction(write, resources, query
 
 @pytest.mark.parametrize("feed", [CUSTOMERS, PRODUCTS, ORDERS, SALES], ids=lambda f: f.name)
 def test_each_staging_query_splits_lines_into_its_feeds_columns(feed):
-    assert f"FROM landing_fields({len(feed.columns)})" in loading.sql(f"stage_{feed.name}.sql")
+    assert f"FROM landing_fields({len(feed.columns)})" in SQL.query(f"stage_{feed.name}")

@@ -5,8 +5,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ingestion.defs.daily_feeds.assets import sales
-from ingestion.defs.maintenance.lake import lake_maintenance_job
+from ingestion.defs.feeds.assets import sales
+from ingestion.defs.jobs import lake_maintenance_job
 from ingestion.feeds import SALES
 
 DAYS = ["2025-01-02", "2025-01-03", "2025-01-04"]

@@ -10,8 +10,7 @@ from typing import Any, cast
 import dagster as dg
 import pytest
 
-from ingestion.defs.daily_feeds.assets import orders, sales
-from ingestion.defs.reference.assets import customers, products
+from ingestion.defs.feeds.assets import customers, orders, products, sales
 from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES, Feed
 
 DAY = "2025-01-02"

@@ -16,7 +16,7 @@ from dagster._core.storage.tags import (
 
 import ingestion.file_sensing.planning as planning_module
 import ingestion.file_sensing.tick as sensors_module
-from ingestion.defs.daily_feeds.assets import orders, sales
+from ingestion.defs.feeds.assets import orders, sales
 from ingestion.defs.schedules import daily_feeds_fallback_schedule
 from ingestion.defs.sensors.daily_files import sales_file_sensor
 from ingestion.defs.sensors.reference_files import reference_files_sensor

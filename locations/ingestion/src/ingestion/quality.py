@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from ingestion.feeds import Feed
-from ingestion.loading import FileLoad
+from ingestion.metadata import FileLoad
 from platform_shared.settings import default
 
 REJECT_RATE_CHECK = "reject_rate_within_threshold"

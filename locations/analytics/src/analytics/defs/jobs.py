@@ -10,7 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from analytics.defs.upstream import ENRICHED_SALES
-from analytics.tables import (
+from analytics.keys import (
     CUSTOMER_LIFETIME_VALUE,
     DAILY_REVENUE_REPORT,
     REPORTS,

@@ -24,7 +24,7 @@ import dagster as dg
 
 # The module, not its jobs: a job bound to a name here would be loaded from this module too.
 from analytics.defs import jobs
-from analytics.defs.reports.daily_revenue_report import report_run_config
+from analytics.defs.reports.assets import report_run_config
 from platform_shared.settings import current
 
 # Read when the code server loads: a schedule's timezone is part of its definition.

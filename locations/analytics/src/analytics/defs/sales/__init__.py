@@ -1,1 +1,5 @@
-"""The sales marts (group ``analytics_sales_marts``), each beside the SQL that builds it."""
+"""The sales marts (group ``analytics_sales_marts``); their SQL in ``sql/``."""
+
+from platform_shared.sql import SqlFolder
+
+SQL = SqlFolder(__name__)

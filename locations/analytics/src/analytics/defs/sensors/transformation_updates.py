@@ -15,7 +15,7 @@ import dagster as dg
 # The module, not its jobs: a job bound to a name here would be loaded from this module too.
 from analytics.defs import jobs
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES, REGIONAL_DAILY_SALES
-from analytics.tables import (
+from analytics.keys import (
     CUSTOMER_LIFETIME_VALUE,
     DAILY_REVENUE_REPORT,
     SALES_SUMMARY,

@@ -1,5 +1,5 @@
 """Customer models, rebuilt from ingestion's customer snapshot and order history."""
 
-from transformation.queries import SqlFolder
+from platform_shared.sql import SqlFolder
 
 SQL = SqlFolder(__name__)

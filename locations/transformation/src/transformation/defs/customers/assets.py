@@ -23,7 +23,7 @@ from transformation.keys import (
     OWNERS,
     UPSTREAM_LOCATION,
 )
-from transformation.writes import table_name_metadata
+from transformation.metadata import table_name_metadata
 
 # A plausible address: one "@", no spaces, a dot in the domain.
 _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"

@@ -16,52 +16,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from functools import cache
-from importlib.resources import files
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from ingestion.defs.feeds import SQL
 from ingestion.feeds import Feed
+from ingestion.metadata import FileLoad
 
 REJECTED_ROWS = '"ingestion"."rejected_rows"'
-
-
-@cache
-def sql(name: str) -> str:
-    """The text of ``sql/<name>``."""
-    return (files("ingestion") / "sql" / name).read_text(encoding="utf-8")
 
 
 class BadFileError(ValueError):
     """The file as a whole breaks the landing contract (e.g. wrong header): nothing loads."""
 
 
-@dataclass(frozen=True)
-class FileLoad:
-    """What loading one file did."""
-
-    feed: str
-    partition_key: str | None
-    source_file: str
-    sha256: str
-    size_bytes: int
-    data_lines: int
-    loaded: int
-    rejected: int
-    blank_lines: int
-    top_reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def reject_rate(self) -> float:
-        return self.rejected / self.data_lines if self.data_lines else 0.0
-
-
 def prepare(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the schema and tables if needed, and this connection's parsing macros."""
-    conn.execute(sql("schema.sql"))
-    conn.execute(sql("macros.sql"))
+    conn.execute(SQL.query("schema"))
+    conn.execute(SQL.query("macros"))
 
 
 @dataclass(frozen=True)
@@ -128,18 +102,18 @@ def load_files(
             keys,
         ],
     )
-    conn.execute(sql("read_files.sql"), [[str(t.path) for t in targets]])
-    conn.execute(sql("read_lines.sql"))
+    conn.execute(SQL.query("read_files"), [[str(t.path) for t in targets]])
+    conn.execute(SQL.query("read_lines"))
     _check_headers(conn, feed)
-    conn.execute(sql("split_fields.sql"))
-    conn.execute(sql(f"stage_{feed.name}.sql"))
+    conn.execute(SQL.query("split_fields"))
+    conn.execute(SQL.query(f"stage_{feed.name}"))
     _replace(conn, feed, rejected_at)
     return _summary(conn, feed, targets)
 
 
 def _check_headers(conn: duckdb.DuckDBPyConnection, feed: Feed) -> None:
     for _file_id, source_file, header, has_content in conn.execute(
-        sql("check_headers.sql")
+        SQL.query("check_headers")
     ).fetchall():
         if not has_content:
             continue  # zero bytes or blank: an empty delivery, loads zero rows
@@ -204,7 +178,7 @@ def _replace(conn: duckdb.DuckDBPyConnection, feed: Feed, rejected_at: dt.dateti
 def _summary(
     conn: duckdb.DuckDBPyConnection, feed: Feed, targets: Sequence[Target]
 ) -> list[FileLoad]:
-    rows = conn.execute(sql("summary.sql")).fetchall()
+    rows = conn.execute(SQL.query("summary")).fetchall()
     if len(rows) != len(targets):
         # read_blob names each file as it was given; a lost row means a file was not read.
         raise RuntimeError(f"{feed.name}: read {len(rows)} of {len(targets)} files")

@@ -8,24 +8,17 @@ import dagster as dg
 import duckdb
 from pydantic import Field, field_validator
 
+from analytics.defs.reports import SQL
 from analytics.defs.reports.charts import daily_revenue_chart, markdown_image
 from analytics.defs.upstream import REGIONAL_DAILY_SALES
-from analytics.publishing import (
-    asset_page,
-    export_query,
-    rebuild_table,
-    scalar,
-    sql_beside,
-    staged_file,
-)
+from analytics.exports import export_query, staged_file
+from analytics.keys import DAILY_REVENUE_REPORT, HIGH_PRIORITY, OWNERS, REPORTS, SCHEMA, TIMEZONE
+from analytics.metadata import asset_page, scalar
 from analytics.resources import PlatformLinks
-from analytics.tables import DAILY_REVENUE_REPORT, HIGH_PRIORITY, OWNERS, REPORTS, SCHEMA, TIMEZONE
 from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
 from platform_shared.resources import ExportFolder, WarehouseResource
 from platform_shared.validation import parse_partition_date
-
-SQL = sql_beside(__name__)
 
 
 class ReportConfig(dg.Config):
@@ -101,7 +94,7 @@ def daily_revenue_report(
     with staged_file(data_path) as data_staging, staged_file(chart_path) as chart_staging:
 
         def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[list[Any], dict[str, Any], bytes]:
-            rebuild_table(conn, SQL, "daily_revenue_report", [start, end])
+            SQL.rebuild_table(conn, "daily_revenue_report", [start, end])
             order = "date, region"
             export_query(conn, f"SELECT * FROM {table} ORDER BY {order}", data_staging, "parquet")
             rows = conn.execute(f"SELECT date, region, revenue FROM {table} ORDER BY {order}")

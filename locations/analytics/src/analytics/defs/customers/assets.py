@@ -6,15 +6,14 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from analytics.defs.customers import SQL
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES
-from analytics.publishing import asset_page, rebuild_table, scalar, sql_beside
+from analytics.keys import CUSTOMER_LIFETIME_VALUE, CUSTOMER_MARTS, OWNERS, SCHEMA, TIMEZONE
+from analytics.metadata import asset_page, scalar
 from analytics.resources import PlatformLinks
-from analytics.tables import CUSTOMER_LIFETIME_VALUE, CUSTOMER_MARTS, OWNERS, SCHEMA, TIMEZONE
 from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
 from platform_shared.resources import WarehouseResource
-
-SQL = sql_beside(__name__)
 
 
 @dg.asset(
@@ -40,7 +39,7 @@ def customer_lifetime_value(
     table = table_name(CUSTOMER_LIFETIME_VALUE)
 
     def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], Any]:
-        rebuild_table(conn, SQL, "customer_lifetime_value")
+        SQL.rebuild_table(conn, "customer_lifetime_value")
         buyers = scalar(conn, f"SELECT count(*) FROM {table} WHERE orders > 0")
         return table_metadata(conn, table, order_by="revenue DESC, customer_id"), buyers
 

@@ -1,4 +1,5 @@
-"""``sales_summary``: revenue per region, also published as a CSV file."""
+"""The sales marts: ``sales_summary`` (revenue per region, also published as a CSV file)
+and ``top_products`` (the best-selling products by revenue)."""
 
 import datetime as dt
 from typing import Any
@@ -6,22 +7,23 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from analytics.defs.sales import SQL
 from analytics.defs.upstream import ENRICHED_SALES
-from analytics.publishing import (
-    asset_page,
-    export_query,
-    rebuild_table,
-    scalar,
-    sql_beside,
-    staged_file,
+from analytics.exports import export_query, staged_file
+from analytics.keys import (
+    HIGH_PRIORITY,
+    OWNERS,
+    SALES_MARTS,
+    SALES_SUMMARY,
+    SCHEMA,
+    TIMEZONE,
+    TOP_PRODUCTS,
 )
+from analytics.metadata import asset_page, scalar
 from analytics.resources import PlatformLinks
-from analytics.tables import HIGH_PRIORITY, OWNERS, SALES_MARTS, SALES_SUMMARY, SCHEMA, TIMEZONE
 from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
 from platform_shared.resources import ExportFolder, WarehouseResource
-
-SQL = sql_beside(__name__)
 
 
 @dg.asset(
@@ -53,7 +55,7 @@ def sales_summary(
     with staged_file(export_path) as staging:
 
         def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], Any]:
-            rebuild_table(conn, SQL, "sales_summary")
+            SQL.rebuild_table(conn, "sales_summary")
             order = "revenue DESC, region"
             export_query(conn, f"SELECT * FROM {table} ORDER BY {order}", staging, "csv")
             total = scalar(conn, f"SELECT coalesce(sum(revenue), 0) FROM {table}")
@@ -73,5 +75,39 @@ def sales_summary(
             },
             committed_metadata(committed),
             asset_page(links, SALES_SUMMARY),
+        )
+    )
+
+
+TOP_PRODUCTS_LIMIT = 10
+
+
+@dg.asset(
+    key_prefix=[SCHEMA],
+    group_name=SALES_MARTS,
+    deps=[ENRICHED_SALES],
+    kinds={"duckdb"},
+    owners=OWNERS,
+    # Follows the daily feeds through the upstream-driven refresh; two days without a
+    # rebuild means the refresh path is broken.
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(hours=48), warn_window=dt.timedelta(hours=26)
+    ),
+    description=(
+        f"The {TOP_PRODUCTS_LIMIT} products with the highest revenue over all loaded sales, "
+        "with category, orders, units and share of total revenue."
+    ),
+)
+def top_products(warehouse: WarehouseResource, links: PlatformLinks) -> dg.MaterializeResult:
+    table = table_name(TOP_PRODUCTS)
+
+    def rebuild(conn: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        SQL.rebuild_table(conn, "top_products", [TOP_PRODUCTS_LIMIT])
+        return table_metadata(conn, table, order_by="rank")
+
+    committed = warehouse.write(rebuild, what=table)
+    return dg.MaterializeResult(
+        metadata=merge(
+            committed.value, committed_metadata(committed), asset_page(links, TOP_PRODUCTS)
         )
     )

@@ -1,1 +1,0 @@
-"""Daily feeds: orders and sale lines, one landing file per day and partition."""

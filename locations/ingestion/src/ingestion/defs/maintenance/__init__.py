@@ -1,1 +1,0 @@
-"""Upkeep of the warehouse lake, which every location writes."""

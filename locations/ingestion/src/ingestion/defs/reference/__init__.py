@@ -1,1 +1,0 @@
-"""Reference snapshots: customers and products, each load replacing its whole table."""
