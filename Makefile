@@ -129,6 +129,8 @@ new-location: setup  ## scaffold a fourth team's location: make new-location NAM
 	$(UV) run --frozen platform-stack new-location $(NAME)
 	$(UV) lock
 	$(MAKE) setup
+	@# The first snapshot of what the location declares, to review and commit with it.
+	.venvs/$(NAME)/bin/pytest -q locations/$(NAME)/tests/test_definitions_snapshot.py --snapshot-update
 	.venvs/$(NAME)/bin/pytest locations/$(NAME)
 
 # The private Dagster surface the platform relies on is fenced in two modules

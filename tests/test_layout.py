@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from dagster import Definitions
 
 from platform_shared.settings import SETTINGS
+from platform_stack import shape
 from platform_stack.workspace import read_locations
 
 ROOT_ENTRIES = [
@@ -43,6 +45,33 @@ def test_top_level_layout(root: Path, location_names: list[str]) -> None:
     assert [e for e in ROOT_ENTRIES if not (root / e).exists()] == []
     folders = sorted(p.name for p in (root / "locations").iterdir() if p.is_dir())
     assert folders == sorted(location_names)
+
+
+def test_every_location_has_the_one_shape(root: Path, location_names: list[str]) -> None:
+    assert {name: shape.problems(root / "locations" / name) for name in location_names} == {
+        name: [] for name in location_names
+    }
+
+
+def test_the_shape_check_names_each_departure(root: Path, tmp_path: Path) -> None:
+    """A location renamed the old ways fails the check with one line per departure."""
+    copy = tmp_path / "analytics"
+    shutil.copytree(root / "locations" / "analytics", copy, ignore=shutil.ignore_patterns(".venv"))
+    package = copy / "src" / "analytics"
+    (package / "keys.py").rename(package / "tables.py")
+    sql = package / "defs" / "sales" / "sql" / "top_products.insert.sql"
+    sql.rename(package / "defs" / "sales" / "top_products.insert.sql")
+    (package / "defs" / "sales" / "margins.py").write_text("import dagster as dg\n\n@dg.asset\n")
+    (package / "defs" / "reports" / "assets.py").unlink()
+    (copy / "tests" / "test_misc.py").write_text("")
+
+    assert shape.problems(copy) == [
+        "missing src/analytics/keys.py",
+        "defs/reports/ has no assets.py",
+        "src/analytics/defs/sales/top_products.insert.sql: SQL lives in defs/<area>/sql/",
+        "defs/sales/margins.py: declares what belongs in defs/<area>/assets.py",
+        "tests/test_misc.py: name tests test_analytics_<topic>.py",
+    ]
 
 
 def test_locations_never_import_each_other(root: Path, location_names: list[str]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_stack import shape
 from platform_stack.scaffold import ScaffoldError, scaffold
 from platform_stack.workspace import read_locations
 from tests.checkout import copy_checkout
@@ -59,12 +60,25 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
         capture_output=True,
         text=True,
     )
-    assert loaded.stdout.strip() == "['billing/location_heartbeat']"
+    assert loaded.stdout.strip() == "['billing/starter_table']"
 
-    # The scaffold's own tests in its own environment, as `make test-billing` runs them.
-    own = _pytest(root, str(root / ".venvs/billing/bin/python"), [root / "locations/billing"])
+    # The scaffold's own tests in its own environment, as `make new-location` runs them:
+    # the first snapshot of its definitions is written, then every test passes.
+    python = str(root / ".venvs/billing/bin/python")
+    tests = root / "locations/billing/tests"
+    first = _pytest(
+        root, python, [tests / "test_definitions_snapshot.py"], args=["--snapshot-update"]
+    )
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert "1 snapshot generated" in first.stdout
+    own = _pytest(root, python, [root / "locations/billing"])
     assert own.returncode == 0, own.stdout[-3000:]
-    assert " passed" in own.stdout.splitlines()[-1]
+    summary = own.stdout.splitlines()[-1]
+    assert " passed" in summary, summary
+    assert "skipped" not in summary, summary
+    assert "1 snapshot passed" in own.stdout
+    # The shape every location has, as the layout test checks it.
+    assert shape.problems(root / "locations/billing") == []
 
     # No image recipe or Helm file of its own: the ones of every location serve it (the
     # platform release only lists it in its workspace).
@@ -81,9 +95,13 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
 
 
 def _pytest(
-    root: Path, python: str, paths: list[Path], env: dict[str, str] | None = None
+    root: Path,
+    python: str,
+    paths: list[Path],
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    config = ["-c", str(root / "pyproject.toml"), "--rootdir", str(root)]
+    config = ["-c", str(root / "pyproject.toml"), "--rootdir", str(root), *(args or [])]
     return subprocess.run(
         [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *config, *map(str, paths)],
         cwd=root,

@@ -1,8 +1,10 @@
 """Scaffold a new team's code location wired into every place a location appears.
 
-The package comes from a small template in the shape of the other locations: a short
-``definitions.py`` loading ``defs/``, one starter asset, one test. Its image and its Helm
-release need no file of their own: every location is built from
+The package has the shape of every location (:mod:`platform_stack.shape`): keys,
+resources, metadata, a short ``definitions.py`` loading ``defs/``, a job, the health
+sensor, a starter area written as ``dg scaffold defs platform_shared.scaffolding.area``
+writes one, and the tests every location has (the definitions snapshot among them). Its
+image and its Helm release need no file of their own: every location is built from
 ``deploy/docker/location.Dockerfile`` and released from ``deploy/helm/user-deployment.yaml``,
 both named by the location. Its CI workflow is a copy of the first location's with the
 name replaced. The shared files (workspace, compose, Helm workspace, root pyproject) get
@@ -18,6 +20,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from platform_shared.scaffolding import write_area
 from platform_stack.workspace import read_locations
 
 NAME = re.compile(r"[a-z][a-z0-9_]{2,30}")
@@ -58,89 +61,150 @@ README = """\
 # {name}
 
 The {name} team's code location: asset keys `{name}/...`, warehouse schema `{name}`.
+It has the shape of every location (the root README, "A location's layout"):
 
-- `src/{name}/definitions.py` loads everything under `src/{name}/defs/` and adds the
-  location's resources; nothing is listed by hand.
-- `src/{name}/defs/<area>/`: one folder per thing the team looks for (the starter is
-  `defs/starter/`), SQL beside the assets that run it. `dg scaffold defs dagster.asset
-  <area>/<name>.py`, run in this folder, adds a file there.
-- Other teams' assets are referenced by `AssetKey` only (declare them as `AssetSpec`s).
-- Tests: `tests/`, run with `make test-{name}`.
+```
+src/{name}/
+  definitions.py        defs folder + resources + executor
+  keys.py               LOCATION, asset keys, groups, tags, owners
+  resources.py          RESOURCES bound to every job
+  metadata.py           what the assets report
+  defs/
+    starter/            assets.py, sql/ (the starter table)
+    jobs.py             {name}_job
+    sensors/            health.py (orphaned runs)
+tests/                  conftest.py, test_definitions_snapshot.py (+ __snapshots__/),
+                        test_{name}_<topic>.py
+```
+
+- A new area: `dg scaffold defs platform_shared.scaffolding.area <area>`, run in this
+  folder, writes `defs/<area>/` (assets, SQL) and adds its key and group to `keys.py`.
+- Other teams' assets are referenced by `AssetKey` only (declare them as `AssetSpec`s in
+  `defs/upstream.py`).
+- Tests: `make test-{name}`. A change to what the location declares shows as a diff of
+  `tests/__snapshots__/`; after review, `pytest --snapshot-update` writes the new one.
 """
 
-ASSETS = '''\
-"""Assets of the {name} location."""
+KEYS = """\
+\"\"\"Keys, groups and owners of the {name} location's assets.\"\"\"
 
-import dagster as dg
-import duckdb
+from platform_shared.naming import asset_key, group_name
 
-from platform_shared.metadata import committed_metadata, table_metadata
-from platform_shared.resources import WarehouseResource
+LOCATION = "{name}"
+OWNERS = [f"team:{{LOCATION}}"]
+"""
 
+RESOURCES = """\
+\"\"\"The location's resources: bound to every job, not definitions of their own.\"\"\"
 
-@dg.asset(
-    key_prefix=["{name}"],
-    group_name="{name}_starter",
-    kinds={{"duckdb"}},
-    description="Starter table proving the location writes its own warehouse schema.",
-)
-def location_heartbeat(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    def rebuild(conn: duckdb.DuckDBPyConnection) -> dict:
-        conn.execute("CREATE SCHEMA IF NOT EXISTS {name}")
-        conn.execute(
-            "CREATE OR REPLACE TABLE {name}.location_heartbeat AS "
-            "SELECT ?::VARCHAR AS run_id, current_timestamp AS written_at",
-            [context.run_id],
-        )
-        return table_metadata(conn, "{name}.location_heartbeat")
+from platform_shared.resources import warehouse
 
-    committed = warehouse.write(rebuild, what="{name}.location_heartbeat")
-    return dg.MaterializeResult(metadata={{**committed.value, **committed_metadata(committed)}})
-'''
+RESOURCES = {{"warehouse": warehouse()}}
+"""
 
-DEFINITIONS = '''\
-"""The {name} code location."""
+METADATA = """\
+\"\"\"What the {name} location's assets report besides ``platform_shared.metadata``.\"\"\"
+"""
+
+DEFINITIONS = """\
+\"\"\"The {name} code location.\"\"\"
 
 import dagster as dg
 
 from {name} import defs as defs_package
+from {name}.resources import RESOURCES
 from platform_shared.defs_folder import load_defs_folder
-from platform_shared.resources import warehouse
 
 defs = dg.Definitions.merge(
     load_defs_folder(defs_package),
-    dg.Definitions(resources={{"warehouse": warehouse()}}, executor=dg.in_process_executor),
+    dg.Definitions(resources=RESOURCES, executor=dg.in_process_executor),
 )
-'''
+"""
 
-TEST = '''\
-"""The scaffolded {name} location loads and writes its own schema."""
+JOBS = """\
+\"\"\"Jobs of the {name} location.\"\"\"
 
+import dagster as dg
+
+from {name}.keys import LOCATION
+
+{name}_job = dg.define_asset_job(
+    name="{name}_job",
+    selection=dg.AssetSelection.key_prefixes([LOCATION]),
+    description="Rebuild every asset of the {name} location.",
+)
+"""
+
+HEALTH = """\
+\"\"\"Fails the location's runs whose run worker died with its code server (retried).\"\"\"
+
+from {name}.keys import LOCATION
+from platform_shared.run_health import orphaned_runs_sensor
+
+orphaned_runs = orphaned_runs_sensor(LOCATION)
+"""
+
+CONFTEST = """\
+\"\"\"Fixtures: an empty warehouse on each lake catalog the session covers.\"\"\"
+
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+from platform_shared.resources import WarehouseResource
+from platform_shared.testing import catalogs, temporary_warehouse
+
+
+@pytest.fixture(params=catalogs())
+def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[WarehouseResource]:
+    with temporary_warehouse(tmp_path / "warehouse", request.param) as lake:
+        yield lake
+"""
+
+SNAPSHOT_TEST = """\
+\"\"\"Everything the location declares, compared with its reviewed snapshot.
+
+A change to an asset, check, job, schedule or sensor shows in
+``__snapshots__/test_definitions_snapshot.ambr``; after review, ``pytest
+--snapshot-update`` on this file writes the new one.
+\"\"\"
+
+from syrupy.assertion import SnapshotAssertion
+
+from {name}.definitions import defs
+from platform_shared.testing import definitions_snapshot
+
+
+def test_definitions_match_the_snapshot(snapshot: SnapshotAssertion) -> None:
+    assert definitions_snapshot(defs) == snapshot
+"""
+
+ASSETS_TEST = """\
+\"\"\"The starter asset writes the location's own schema, one row naming its run.\"\"\"
 
 import dagster as dg
 
 from {name}.definitions import defs
-from {name}.defs.starter.location_heartbeat import location_heartbeat
+from {name}.defs.starter.assets import starter_table
 from platform_shared.resources import WarehouseResource
 
 
 def test_every_asset_key_starts_with_the_location_name() -> None:
     keys = defs.resolve_asset_graph().get_all_asset_keys()
-    assert keys == {{dg.AssetKey(["{name}", "location_heartbeat"])}}
+    assert keys == {{dg.AssetKey(["{name}", "starter_table"])}}
 
 
-def test_heartbeat_writes_one_row(tmp_path: Path) -> None:
-    warehouse = WarehouseResource(
-        catalog=f"sqlite:{{tmp_path / 'catalog.sqlite'}}", data_path=str(tmp_path / "lake")
-    )
-    result = dg.materialize([location_heartbeat], resources={{"warehouse": warehouse}})
+def test_the_starter_table_holds_one_row_naming_its_run(warehouse: WarehouseResource) -> None:
+    first = dg.materialize([starter_table], resources={{"warehouse": warehouse}})
+    again = dg.materialize([starter_table], resources={{"warehouse": warehouse}})
     with warehouse.get_connection() as conn:
-        rows = conn.execute("SELECT run_id FROM {name}.location_heartbeat").fetchall()
-    assert rows == [(result.run_id,)]
-'''
+        rows = conn.execute("SELECT run_id FROM {name}.starter_table").fetchall()
+    assert rows == [(again.run_id,)]
+    assert first.run_id != again.run_id
+    [event] = again.asset_materializations_for_node(starter_table.op.name)
+    assert event.metadata["dagster/row_count"].value == 1
+"""
 
 
 class ScaffoldError(ValueError):
@@ -184,19 +248,27 @@ def scaffold(root: Path, name: str) -> list[Path]:
     test_group = json.dumps(template_project["dependency-groups"]["test"])
     write(package / "pyproject.toml", PYPROJECT.format(name=name, test_group=test_group))
     write(package / "README.md", README.format(name=name))
-    write(package / "src" / name / "__init__.py", f'"""The {name} team\'s code location."""\n')
-    defs = package / "src" / name / "defs"
+    src = package / "src" / name
+    write(src / "__init__.py", f'"""The {name} team\'s code location."""\n')
+    write(src / "keys.py", KEYS.format(name=name))
+    write(src / "resources.py", RESOURCES.format(name=name))
+    write(src / "metadata.py", METADATA.format(name=name))
+    write(src / "definitions.py", DEFINITIONS.format(name=name))
+    defs = src / "defs"
     write(
         defs / "__init__.py",
         f'"""Every definition of the {name} location, found by walking this package."""\n',
     )
-    write(
-        defs / "starter" / "__init__.py",
-        '"""The starter asset: the location writes its own schema."""\n',
-    )
-    write(defs / "starter" / "location_heartbeat.py", ASSETS.format(name=name))
-    write(package / "src" / name / "definitions.py", DEFINITIONS.format(name=name))
-    write(package / "tests" / f"test_{name}_definitions.py", TEST.format(name=name))
+    write(defs / "jobs.py", JOBS.format(name=name))
+    write(defs / "sensors" / "__init__.py", '"""The location\'s sensors."""\n')
+    write(defs / "sensors" / "health.py", HEALTH.format(name=name))
+    # The starter area, written as `dg scaffold defs platform_shared.scaffolding.area` does.
+    written.extend(write_area(src, "starter"))
+    tests = package / "tests"
+    write(tests / "conftest.py", CONFTEST.format(name=name))
+    write(tests / "test_definitions_snapshot.py", SNAPSHOT_TEST.format(name=name))
+    write(tests / f"test_{name}_assets.py", ASSETS_TEST.format(name=name))
+    # tests/__snapshots__/ is written by `make new-location` (pytest --snapshot-update).
 
     workflows = root / ".github" / "workflows"
     write(

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from dagster import AssetKey
 
+from ingestion.keys import LOCATION
 from platform_shared.naming import asset_key, table_name
 from platform_shared.validation import UnsafeInputError, parse_partition_date, resolve_inside
-
-LOCATION = "ingestion"
 
 # The only name a daily file may have. Anything else in a feed folder is a temporary file
 # (ignored quietly) or a stray name (skipped with a warning).

@@ -1,7 +1,12 @@
-"""How the location's assets present themselves in the catalogue: groups, tags, owners."""
+"""How the location's assets present themselves in the catalogue: groups, tags, owners.
 
-from ingestion.feeds import LOCATION
+The asset keys are ``[LOCATION, <feed name>]``: each feed in :mod:`ingestion.feeds` has its
+``key``.
+"""
+
 from platform_shared.naming import group_name
+
+LOCATION = "ingestion"
 
 RAW_GROUP = group_name(LOCATION, "raw_data")
 REFERENCE_GROUP = group_name(LOCATION, "reference_data")

@@ -8,7 +8,7 @@ import duckdb
 
 from analytics.defs.customers import SQL
 from analytics.defs.upstream import CUSTOMER_ORDERS, ENRICHED_SALES
-from analytics.keys import CUSTOMER_LIFETIME_VALUE, CUSTOMER_MARTS, OWNERS, SCHEMA, TIMEZONE
+from analytics.keys import CUSTOMER_LIFETIME_VALUE, CUSTOMER_MARTS, LOCATION, OWNERS, TIMEZONE
 from analytics.metadata import asset_page, scalar
 from analytics.resources import PlatformLinks
 from platform_shared.metadata import committed_metadata, merge, table_metadata
@@ -17,7 +17,7 @@ from platform_shared.resources import WarehouseResource
 
 
 @dg.asset(
-    key_prefix=[SCHEMA],
+    key_prefix=[LOCATION],
     group_name=CUSTOMER_MARTS,
     deps=[ENRICHED_SALES, CUSTOMER_ORDERS],
     kinds={"duckdb"},

@@ -12,7 +12,7 @@ from analytics.defs.reports import SQL
 from analytics.defs.reports.charts import daily_revenue_chart, markdown_image
 from analytics.defs.upstream import REGIONAL_DAILY_SALES
 from analytics.exports import export_query, staged_file
-from analytics.keys import DAILY_REVENUE_REPORT, HIGH_PRIORITY, OWNERS, REPORTS, SCHEMA, TIMEZONE
+from analytics.keys import DAILY_REVENUE_REPORT, HIGH_PRIORITY, LOCATION, OWNERS, REPORTS, TIMEZONE
 from analytics.metadata import asset_page, scalar
 from analytics.resources import PlatformLinks
 from platform_shared.metadata import committed_metadata, merge, table_metadata
@@ -53,7 +53,7 @@ class ReportConfig(dg.Config):
 
 
 @dg.asset(
-    key_prefix=[SCHEMA],
+    key_prefix=[LOCATION],
     group_name=REPORTS,
     deps=[REGIONAL_DAILY_SALES],
     kinds={"duckdb", "parquet", "matplotlib"},

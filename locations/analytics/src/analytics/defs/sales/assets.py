@@ -12,10 +12,10 @@ from analytics.defs.upstream import ENRICHED_SALES
 from analytics.exports import export_query, staged_file
 from analytics.keys import (
     HIGH_PRIORITY,
+    LOCATION,
     OWNERS,
     SALES_MARTS,
     SALES_SUMMARY,
-    SCHEMA,
     TIMEZONE,
     TOP_PRODUCTS,
 )
@@ -27,7 +27,7 @@ from platform_shared.resources import ExportFolder, WarehouseResource
 
 
 @dg.asset(
-    key_prefix=[SCHEMA],
+    key_prefix=[LOCATION],
     group_name=SALES_MARTS,
     deps=[ENRICHED_SALES],
     kinds={"duckdb", "csv"},
@@ -83,7 +83,7 @@ TOP_PRODUCTS_LIMIT = 10
 
 
 @dg.asset(
-    key_prefix=[SCHEMA],
+    key_prefix=[LOCATION],
     group_name=SALES_MARTS,
     deps=[ENRICHED_SALES],
     kinds={"duckdb"},

@@ -17,10 +17,11 @@ import dagster as dg
 import duckdb
 
 from ingestion.defs.feeds.file_loader import BadFileError, Target, batches, load_files, prepare
-from ingestion.feeds import CUSTOMERS, LOCATION, ORDERS, PRODUCTS, SALES, Feed
+from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES, Feed
 from ingestion.keys import (
     HIGH_PRIORITY,
     KINDS,
+    LOCATION,
     NORMAL_PRIORITY,
     OWNERS,
     RAW_GROUP,
