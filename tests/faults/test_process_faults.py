@@ -280,10 +280,29 @@ def _assert_old_or_new(platform: Topology, date: str, old: Stats, new: Stats) ->
     return stats
 
 
+def _retry_diagnosis(instance: DagsterInstance, failed: DagsterRun) -> str:
+    """Why a retry may be missing: the run's retry tags, the last engine events (the retry
+    daemon writes there when it declines or fails to retry) and the daemons' heartbeats."""
+    run = instance.get_run_by_id(failed.run_id) or failed
+    tags = {k: v for k, v in run.tags.items() if "retry" in k or "failure" in k}
+    engine = instance.all_logs(failed.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+    beats = {
+        kind: round(time.time() - beat.timestamp, 1)
+        for kind, beat in instance.get_daemon_heartbeats().items()
+    }
+    return (
+        f"tags {tags}; last engine events {[e.message for e in engine][-4:]}; "
+        f"seconds since each daemon's heartbeat {beats}"
+    )
+
+
 def _await_retry_success(
     instance: DagsterInstance, failed: DagsterRun, timeout: float
 ) -> DagsterRun:
-    retry = eventually(lambda: _retry_of(instance, failed.run_id), timeout, "a retry run")
+    try:
+        retry = eventually(lambda: _retry_of(instance, failed.run_id), timeout, "a retry run")
+    except pytest.fail.Exception as missing:
+        pytest.fail(f"{missing}: {_retry_diagnosis(instance, failed)}")
     assert isinstance(retry, DagsterRun)
     done = eventually(lambda: _finished(instance, retry.run_id), timeout, "the retry to finish")
     assert isinstance(done, DagsterRun)
