@@ -226,8 +226,9 @@ def test_dg_dev_at_the_root_serves_the_three_locations(dg_dev: str, checkout: Pa
     )
     homes = list(checkout.glob(".tmp_dagster_home_*"))
     assert len(homes) == 1, homes
-    # No storage block: the runs and events of this instance are SQLite files in its home.
-    assert (homes[0] / "storage").is_dir()
+    # No storage block: the runs and events of this instance are SQLite files in its home,
+    # made when the daemon first writes (its heartbeat), which may follow the loads.
+    wait_until(lambda: (homes[0] / "storage").is_dir(), 60, "the instance's SQLite storage")
 
 
 @pytest.mark.system
