@@ -44,19 +44,13 @@ test-deps:  ## PostgreSQL server binaries and Chromium for the tests (installed 
 	@sh deploy/ci/test-deps.sh
 
 # Each location's tests run in that location's own environment, where no other location
-# is installed; then everything else in the dev environment; the compose stack last, as
-# it builds images and takes the machine's cores for a quarter of an hour. pytest's "no
-# test selected" (exit 5) is not a failure of one part when ARGS narrows the run.
+# is installed, side by side with the shared library's (deploy/ci/library-tests.sh); then
+# everything else in the dev environment; the compose stack last, as it builds images and
+# takes the machine's cores for a quarter of an hour. pytest's "no test selected" (exit
+# 5) is not a failure of one part when ARGS narrows the run.
 test: setup test-deps  ## the whole suite: each location's tests in its own environment, the rest, the compose stack
 	@status=0; \
-	for loc in $(LOCATIONS); do \
-	  echo "== $$loc: locations/$$loc in .venvs/$$loc, on a SQLite and a PostgreSQL lake catalog"; \
-	  $(WITH_POSTGRES) .venvs/$$loc/bin/pytest locations/$$loc $(ARGS); rc=$$?; \
-	  [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
-	done; \
-	echo "== shared: shared/tests, on a SQLite and a PostgreSQL lake catalog"; \
-	$(WITH_POSTGRES) $(PYTEST) shared/tests $(ARGS); rc=$$?; \
-	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
+	$(WITH_POSTGRES) sh deploy/ci/library-tests.sh $(UV) $(LOCATIONS) -- $(ARGS) || status=1; \
 	echo "== platform: tests/ in the dev environment"; \
 	$(PYTEST) tests --ignore=tests/compose $(ARGS); rc=$$?; \
 	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
