@@ -9,6 +9,7 @@ agreeing on names, ports and modules. Exposure and secrets are checked the same 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -50,6 +51,7 @@ HELM_VALUES = "deploy/helm/values.yaml"
 HELM_USER_DEPLOYMENT = "deploy/helm/user-deployment.yaml"
 HELM_RENDER = "deploy/helm/user-deployment.sh"
 WORKFLOWS = ".github/workflows"
+CHANGED_LOCATIONS = "deploy/ci/changed_locations.py"
 REUSABLE_WORKFLOW = "./.github/workflows/_location.yml"
 K8S_GUIDE = "deploy/kubernetes.md"
 # What every image's DAGSTER_HOME holds: the repository's file with the PostgreSQL storage.
@@ -464,26 +466,53 @@ def test_build_context_holds_what_the_images_need_and_nothing_local() -> None:
     assert not unwanted, f"sent to every build but never used: {unwanted[:10]}"
 
 
-def test_location_workflow(location: Location) -> None:
-    path = f"{WORKFLOWS}/location-{location.name}.yml"
-    assert (ROOT / path).exists(), f"no CI workflow for `{location.name}`: {path}"
-    workflow = _workflow(path)
-    own = {f"locations/{location.name}/**", f".github/workflows/location-{location.name}.yml"}
-    for event in ("push", "pull_request"):
-        paths = set(workflow["on"][event]["paths"])
-        assert paths == own | SHARED_CI_TRIGGERS, f"{path}: {event} paths"
-    (job,) = workflow["jobs"].values()
+def _changed_locations() -> Any:
+    spec = importlib.util.spec_from_file_location("changed_locations", ROOT / CHANGED_LOCATIONS)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_workflow_runs_the_pipeline_of_each_touched_location() -> None:
+    workflow = _workflow(f"{WORKFLOWS}/locations.yml")
+    job = workflow["jobs"]["location"]
     assert job["uses"] == REUSABLE_WORKFLOW
-    assert job["with"] == {"location": location.name}
+    assert job["with"] == {"location": "${{ matrix.location }}"}
+    assert (
+        job["strategy"]["matrix"]["location"] == "${{ fromJSON(needs.changes.outputs.locations) }}"
+    )
+    (pick,) = [s for s in workflow["jobs"]["changes"]["steps"] if s.get("id") == "pick"]
+    assert CHANGED_LOCATIONS in pick["run"]
+    # No path filter: the script decides, from the same list of what every location is
+    # built from that the images and environments use.
+    assert set(workflow["on"]) == {"push", "pull_request", "workflow_dispatch"}
+    assert not (workflow["on"]["push"] or {}).get("paths")
+    built_from = set(_changed_locations().BUILT_FROM)
+    assert built_from == SHARED_CI_TRIGGERS | {CHANGED_LOCATIONS, f"{WORKFLOWS}/locations.yml"}
+
+
+def test_a_change_touches_its_own_location_or_all_of_them() -> None:
+    changed = _changed_locations()
+    names = [loc.name for loc in LOCATIONS]
+    assert changed.locations(ROOT / "workspace.yaml") == names
+    first, second = names[0], names[1]
+    assert changed.touched([f"locations/{first}/src/{first}/keys.py"], names) == [first]
+    assert changed.touched([f"locations/{second}/README.md", "docs/x.md"], names) == [second]
+    assert changed.touched(["docs/benchmarks.md", "README.md"], names) == []
+    for shared in ("shared/src/platform_shared/sql.py", "uv.lock", LOCATION_DOCKERFILE):
+        assert changed.touched([shared], names) == names, shared
+    # A location whose name starts like another's is not touched by the other's folder.
+    assert changed.touched([f"locations/{first}x/a.py"], names) == []
 
 
 @pytest.mark.processes
 def test_no_workflow_or_helm_release_for_unknown_locations() -> None:
     names = {loc.name for loc in LOCATIONS}
-    workflows = {
-        p.stem.removeprefix("location-") for p in (ROOT / WORKFLOWS).glob("location-*.yml")
-    }
-    assert workflows == names
+    # One workflow for every location: none of its own.
+    assert not list((ROOT / WORKFLOWS).glob("location-*.yml"))
+    assert names
     # No file per team: the platform release, the team template and its renderer, which
     # refuses any name that is not a location of workspace.yaml.
     helm = {str(p.relative_to(ROOT)) for p in (ROOT / "deploy/helm").rglob("*") if p.is_file()}

@@ -6,9 +6,9 @@ sensor, a starter area written as ``dg scaffold defs platform_shared.scaffolding
 writes one, and the tests every location has (the definitions snapshot among them). Its
 image and its Helm release need no file of their own: every location is built from
 ``deploy/docker/location.Dockerfile`` and released from ``deploy/helm/user-deployment.yaml``,
-both named by the location. Its CI workflow is a copy of the first location's with the
-name replaced. The shared files (workspace, compose, Helm workspace, root pyproject) get
-one entry each.
+both named by the location, and CI finds it in ``workspace.yaml``
+(``deploy/ci/changed_locations.py``). The shared files (workspace, compose, Helm
+workspace, root pyproject) get one entry each.
 """
 
 from __future__ import annotations
@@ -269,12 +269,6 @@ def scaffold(root: Path, name: str) -> list[Path]:
     write(tests / "test_definitions_snapshot.py", SNAPSHOT_TEST.format(name=name))
     write(tests / f"test_{name}_assets.py", ASSETS_TEST.format(name=name))
     # tests/__snapshots__/ is written by `make new-location` (pytest --snapshot-update).
-
-    workflows = root / ".github" / "workflows"
-    write(
-        workflows / f"location-{name}.yml",
-        _replace_name((workflows / f"location-{template}.yml").read_text(), template, name),
-    )
 
     upper = name.upper()
     workspace = root / "workspace.yaml"
