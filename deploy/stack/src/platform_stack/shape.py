@@ -59,6 +59,10 @@ def _allowed(kind: str, relative: str) -> bool:
     return relative.startswith("defs/sensors/")
 
 
+def _sources(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+
+
 def problems(location_dir: Path) -> list[str]:
     """How ``locations/<name>`` departs from the shape; empty when it has it."""
     name = location_dir.name
@@ -73,6 +77,8 @@ def problems(location_dir: Path) -> list[str]:
             continue
         if entry.is_file() and entry.name not in DEFS_MODULES:
             found.append(f"defs/{entry.name}: defs/ holds {sorted(DEFS_MODULES)} and folders")
+        if entry.is_dir() and not _sources(entry):
+            continue  # left by a checkout that moved the area: only __pycache__ remains
         if entry.is_dir() and entry.name != "sensors":
             found += [
                 f"defs/{entry.name}/ has no {f}" for f in AREA_REQUIRED if not (entry / f).is_file()
