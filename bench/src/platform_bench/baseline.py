@@ -140,15 +140,12 @@ def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _targets(landing: Path, feed: Feed, first: dt.date, last: dt.date) -> list[Target]:
-    if feed.is_daily:
-        days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        keyed: list[str | None] = list(days)
-    else:
-        keyed = [None]
+    """The feed's files over [first, last] (its one snapshot file for a reference feed)."""
+    span = range((last - first).days + 1)
+    keys = [(first + dt.timedelta(days=i)).isoformat() for i in span] if feed.is_daily else [None]
+    paths = {key: feed.locate(landing, key) for key in keys}
     targets = [
-        Target(key, feed.relative_path(key), feed.locate(landing, key))
-        for key in keyed
-        if feed.locate(landing, key).is_file()
+        Target(k, feed.relative_path(k), path) for k, path in paths.items() if path.is_file()
     ]
     if not targets:
         raise FileNotFoundError(f"no {feed.name} files in {landing}")
