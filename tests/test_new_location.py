@@ -86,7 +86,10 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
     assert not [f for f in changed if "Dockerfile" in f]
     assert {f for f in changed if f.startswith("deploy/helm/")} == {"deploy/helm/values.yaml"}
 
-    # The deployment consistency checks over four locations.
+    # The deployment consistency checks over four locations, in the copy made a checkout
+    # (they read what git tracks), as the new team's first commit would be.
+    for git in (["init", "-q"], ["add", "-A"]):
+        subprocess.run(["git", *git], cwd=root, check=True, capture_output=True)
     env = {"PYTHONPATH": f"{root / 'locations/billing/src'}{os.pathsep}{root}"}
     deploy_tests = ["test_static.py", "test_one_location_recipe.py"]
     deploy = _pytest(root, sys.executable, [root / "tests/deploy" / f for f in deploy_tests], env)

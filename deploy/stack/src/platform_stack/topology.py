@@ -473,7 +473,12 @@ class Topology:
             "processes": {n: p.pid for n, p in self.processes.items() if p.alive()},
             "ports": dict(self.code_server_ports),
         }
-        (self.home / "stack.json").write_text(json.dumps(state, indent=2))
+        # Written aside and renamed: `restart` polls this file while the stack rewrites it,
+        # and must never read half of it.
+        target = self.home / "stack.json"
+        partial = target.with_name(f".{target.name}.{os.getpid()}")
+        partial.write_text(json.dumps(state, indent=2))
+        partial.replace(target)
 
     def __enter__(self) -> Topology:
         self.start()
