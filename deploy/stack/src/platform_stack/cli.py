@@ -1,9 +1,11 @@
-"""``platform-stack``: run the local stack, write sample data, restart or reload a location."""
+"""``platform-stack``: run the local stack, write sample data, restart or reload a location,
+add an account to the compose stack's sign-in proxy."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import os
 import signal
@@ -15,6 +17,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from platform_shared.settings import current
+from platform_stack import accounts
 from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.scaffold import ScaffoldError, scaffold
 from platform_stack.topology import StartupError, Topology, reload_location, wait_until
@@ -172,6 +175,43 @@ def cmd_new_location(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(name: str) -> str:
+    """Asked twice, unechoed, on a terminal; else one line of stdin (scripts, tests)."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {name}: ")
+        if getpass.getpass("The same password again: ") != password:
+            raise accounts.AccountError("the two passwords differ")
+        return password
+    return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+
+
+def cmd_add_user(args: argparse.Namespace) -> int:
+    """Add an account to the sign-in proxy, or replace its password and role."""
+    root = Path(args.root).resolve()
+    auth_dir = root / accounts.AUTH_DIR
+    try:
+        accounts.check_name(args.name)
+        accounts.check_role(args.role)
+        existed = accounts.set_account(auth_dir, args.name, args.role, _read_password(args.name))
+    except accounts.AccountError as exc:
+        print(f"add-user: {exc}", file=sys.stderr)
+        return 2
+    done = "replaced" if existed else "added"
+    print(f"{args.name} {done} as {args.role} in {auth_dir.relative_to(root)}/", flush=True)
+    try:
+        reloaded = accounts.reload_proxy(root)
+    except RuntimeError as exc:
+        print(f"add-user: {exc}", file=sys.stderr)
+        return 1
+    print(
+        "The running proxy reloaded its roles."
+        if reloaded
+        else "No proxy runs here: `make up` starts it with these accounts.",
+        flush=True,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="platform-stack", description=__doc__)
     parser.add_argument("--root", default=".", help="repository root (default: current folder)")
@@ -211,6 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="break customers.csv rows too (their sales then fail referential checks)",
     )
     sample.set_defaults(func=cmd_sample_data)
+
+    add_user = sub.add_parser(
+        "add-user",
+        help="add or replace an account of the compose stack's sign-in proxy "
+        "(password from the terminal, or one line of stdin)",
+    )
+    add_user.add_argument("name", help="the account's name: a-z 0-9 . _ -")
+    add_user.add_argument(
+        "--role", required=True, help="viewer (read-only webserver) or operator (full webserver)"
+    )
+    add_user.set_defaults(func=cmd_add_user)
 
     new = sub.add_parser("new-location", help="scaffold a new team's code location")
     new.add_argument("name")

@@ -489,14 +489,21 @@ class Topology:
 
 
 def post_graphql(
-    webserver_url: str, query: str, variables: Mapping[str, object] | None = None
+    webserver_url: str,
+    query: str,
+    variables: Mapping[str, object] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> dict:
-    """One GraphQL request to a webserver; its ``data``, raising on ``errors``."""
+    """One GraphQL request to a webserver; its ``data``, raising on ``errors``.
+
+    ``headers`` go with the request (the compose stack's sign-in proxy wants
+    ``Authorization``).
+    """
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
     request = urllib.request.Request(  # noqa: S310 (always our own http URL)
         f"{webserver_url}/graphql",
         data=body,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -515,12 +522,15 @@ def post_graphql(
     return payload["data"]
 
 
-def location_statuses(webserver_url: str) -> dict[str, str]:
+def location_statuses(
+    webserver_url: str, headers: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Location name to ``LOADED``/``LOADING``/``ERROR`` as a webserver sees it."""
     data = post_graphql(
         webserver_url,
         """{ workspaceOrError { ... on Workspace { locationEntries {
                name loadStatus locationOrLoadError { __typename } } } } }""",
+        headers=headers,
     )
     statuses = {}
     for entry in data["workspaceOrError"]["locationEntries"]:
