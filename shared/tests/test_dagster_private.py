@@ -20,6 +20,43 @@ def test_run_tags_keep_their_stored_values() -> None:
     assert private.PARENT_RUN_ID_TAG == "dagster/parent_run_id"
     assert private.ASSET_PARTITION_RANGE_START_TAG == "dagster/asset_partition_range_start"
     assert private.ASSET_PARTITION_RANGE_END_TAG == "dagster/asset_partition_range_end"
+    assert private.PARTITION_NAME_TAG == "dagster/partition"
+    assert private.WILL_RETRY_TAG == "dagster/will_retry"
+    assert private.AUTO_RETRY_RUN_ID_TAG == "dagster/auto_retry_run_id"
+    assert private.RETRY_NUMBER_TAG == "dagster/retry_number"
+
+
+def test_a_failed_run_says_at_once_whether_it_will_be_retried() -> None:
+    @dg.asset
+    def broken() -> None:
+        raise ValueError("no")
+
+    overrides = {"run_retries": {"enabled": True, "max_retries": 1}}
+    job = dg.Definitions(assets=[broken]).resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test(overrides=overrides) as instance:
+        run = job.execute_in_process(instance=instance, raise_on_error=False).dagster_run
+        stored = instance.get_run_by_id(run.run_id)
+        assert stored is not None
+        assert stored.tags[private.WILL_RETRY_TAG] == "true"
+        assert private.AUTO_RETRY_RUN_ID_TAG not in stored.tags
+
+
+def test_freshness_states_read_back_as_the_daemon_records_them() -> None:
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    key = dg.AssetKey(["a", "b"])
+    with dg.instance_for_test() as instance:
+        assert private.freshness_state_records(instance, [key]) == {}
+        instance.report_runless_asset_event(
+            FreshnessStateChange(
+                key=key,
+                previous_state=FreshnessState.PASS,
+                new_state=FreshnessState.FAIL,
+                state_change_timestamp=1.0,
+            )
+        )
+        record = private.freshness_state_records(instance, [key])[key]
+        assert record.freshness_state.value == "FAIL"
 
 
 def test_range_tags_make_a_run_over_the_range() -> None:

@@ -66,8 +66,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DAGSTER_WEBSERVER_URL",
         "http://127.0.0.1:3000",
-        "Base URL of the UI, used for links in asset metadata.",
+        "Base URL of the UI, used for links in asset metadata and in alerts.",
     ),
+    Setting(
+        "ALERT_ROUTES",
+        "alerts.toml",
+        "TOML file that maps asset owners to where their alerts go (email addresses, "
+        "webhook variables); without it, alerts are only logged.",
+    ),
+    Setting(
+        "ALERT_SMTP_HOST",
+        "",
+        "SMTP server that sends alert emails; empty: no email is sent (and each one not "
+        "sent is logged).",
+    ),
+    Setting("ALERT_SMTP_PORT", "25", "Port of ALERT_SMTP_HOST."),
+    Setting(
+        "ALERT_SMTP_USER",
+        "",
+        "Account on ALERT_SMTP_HOST, if it wants one (with ALERT_SMTP_PASSWORD; only over "
+        "STARTTLS).",
+    ),
+    Setting("ALERT_EMAIL_FROM", "dagster@localhost", "Sender address of alert emails."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -79,6 +99,11 @@ SECRETS: tuple[Setting, ...] = (
         "WAREHOUSE_CATALOG_PASSWORD",
         "",
         "Password of the warehouse catalog's PostgreSQL role (or *_FILE: a file holding it).",
+    ),
+    Setting(
+        "ALERT_SMTP_PASSWORD",
+        "",
+        "Password of ALERT_SMTP_USER (or *_FILE: a file holding it).",
     ),
 )
 _SECRETS = {s.name for s in SECRETS}
@@ -105,6 +130,12 @@ def secret(name: str) -> str | None:
     (a mounted Docker or Kubernetes secret); None when neither is set."""
     if name not in _SECRETS:
         raise KeyError(f"unknown secret {name!r}; declare it in platform_shared.settings")
+    return named_secret(name)
+
+
+def named_secret(name: str) -> str | None:
+    """Like :func:`secret`, for a variable named in configuration rather than declared
+    here (the webhook variables of ``ALERT_ROUTES``)."""
     value = os.environ.get(name)
     if value:
         return value

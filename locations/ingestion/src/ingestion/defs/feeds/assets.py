@@ -19,12 +19,14 @@ import duckdb
 from ingestion.defs.feeds.file_loader import BadFileError, Target, batches, load_files, prepare
 from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES, Feed
 from ingestion.keys import (
+    DAILY_FEED_FRESHNESS,
     HIGH_PRIORITY,
     KINDS,
     LOCATION,
     NORMAL_PRIORITY,
     OWNERS,
     RAW_GROUP,
+    REFERENCE_FRESHNESS,
     REFERENCE_GROUP,
 )
 from ingestion.metadata import FileLoad, compare_with_request, load_metadata, log_load, log_range
@@ -46,6 +48,7 @@ LoadEvent = dg.MaterializeResult | dg.AssetCheckResult
     group_name=RAW_GROUP,
     tags=HIGH_PRIORITY,
     partitions_def=daily_partitions,
+    freshness_policy=DAILY_FEED_FRESHNESS,
     # A backfill of a range is one run that loads one file per partition.
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[reject_rate_spec(ORDERS)],
@@ -68,6 +71,7 @@ def orders(
     group_name=RAW_GROUP,
     tags=HIGH_PRIORITY,
     partitions_def=daily_partitions,
+    freshness_policy=DAILY_FEED_FRESHNESS,
     backfill_policy=dg.BackfillPolicy.single_run(),
     check_specs=[reject_rate_spec(SALES)],
     metadata={"dagster/table_name": SALES.table_label, "partition_expr": SALES.partition_column},
@@ -91,6 +95,7 @@ def sales(
     kinds=KINDS,
     owners=OWNERS,
     group_name=REFERENCE_GROUP,
+    freshness_policy=REFERENCE_FRESHNESS,
     tags=NORMAL_PRIORITY,
     check_specs=[reject_rate_spec(CUSTOMERS)],
     metadata={"dagster/table_name": CUSTOMERS.table_label},
@@ -114,6 +119,7 @@ def customers(
     kinds=KINDS,
     owners=OWNERS,
     group_name=REFERENCE_GROUP,
+    freshness_policy=REFERENCE_FRESHNESS,
     tags=NORMAL_PRIORITY,
     check_specs=[reject_rate_spec(PRODUCTS)],
     metadata={"dagster/table_name": PRODUCTS.table_label},

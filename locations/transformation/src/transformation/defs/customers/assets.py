@@ -18,9 +18,11 @@ from transformation.keys import (
     CUSTOMER_GROUP,
     CUSTOMER_ORDERS,
     CUSTOMERS,
+    DAILY_MODEL_FRESHNESS,
     LOCATION,
     ORDERS,
     OWNERS,
+    SNAPSHOT_MODEL_FRESHNESS,
     UPSTREAM_LOCATION,
 )
 from transformation.metadata import table_name_metadata
@@ -42,6 +44,7 @@ _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
     },
     group_name=CUSTOMER_GROUP,
     owners=OWNERS,
+    freshness_policy=SNAPSHOT_MODEL_FRESHNESS,
     kinds={"duckdb", "pandas"},
     metadata=table_name_metadata(CUSTOMER_EMAILS),
 )
@@ -92,6 +95,8 @@ def customer_emails(context: dg.AssetExecutionContext, customers):
     },
     group_name=CUSTOMER_GROUP,
     owners=OWNERS,
+    # Reads every day's orders: due with the daily models.
+    freshness_policy=DAILY_MODEL_FRESHNESS,
     kinds={"duckdb", "sql"},
     metadata=table_name_metadata(CUSTOMER_ORDERS),
 )

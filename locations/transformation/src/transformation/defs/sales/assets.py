@@ -23,6 +23,7 @@ from transformation.defs.sales.batch import wait_for_sales_models
 from transformation.defs.sales.checks import ENRICHED_SALES_CHECKS, enriched_sales_check_results
 from transformation.keys import (
     CUSTOMERS,
+    DAILY_MODEL_FRESHNESS,
     DAILY_SALES,
     ENRICHED_SALES,
     LOCATION,
@@ -45,6 +46,7 @@ def _daily_args(key: dg.AssetKey, partition_column: str) -> dict[str, Any]:
         "key_prefix": [LOCATION],
         "group_name": SALES_GROUP,
         "owners": OWNERS,
+        "freshness_policy": DAILY_MODEL_FRESHNESS,
         "kinds": {"duckdb", "sql"},
         "partitions_def": daily_partitions,
         "backfill_policy": dg.BackfillPolicy.single_run(),
@@ -169,6 +171,12 @@ def regional_daily_sales(enriched_sales):
     days can start at once and write once that run has committed.
     """
     return replace_regional_daily_sales(wait_for_sales_models(enriched_sales))
+
+
+# graph_asset takes no freshness policy; the spec gets the daily models' one.
+regional_daily_sales = regional_daily_sales.map_asset_specs(
+    lambda spec: dg.apply_freshness_policy(spec, DAILY_MODEL_FRESHNESS)
+)
 
 
 def _date_region_scope(
