@@ -435,6 +435,9 @@ def run_failure_alerts_sensor(location: str, fallback_owners: Sequence[str]) -> 
                 DagsterEventType.RUN_FAILURE, limit=1, ascending=False
             )
             state = {"events": latest.cursor if latest.records else None, "waiting": {}}
+        # Read first: a broken file fails the tick before anything is sent, and the next
+        # tick starts from the same cursor.
+        routes = load_routes()
         outbox = Outbox(state.get("pending", []))
         sent = outbox.retry_pending(context.log)
         waiting: dict[str, float] = state.get("waiting", {})
@@ -446,7 +449,6 @@ def run_failure_alerts_sensor(location: str, fallback_owners: Sequence[str]) -> 
             run = instance.get_run_by_id(run_id)
             if run is not None and _is_ours(context.repository_def, run, location, instance):
                 waiting.setdefault(run_id, record.event_log_entry.timestamp)
-        routes = load_routes()
         reported: list[str] = []
         for run_id, failed_at in list(waiting.items()):
             run = instance.get_run_by_id(run_id)
@@ -550,10 +552,10 @@ def freshness_alerts_sensor(location: str) -> dg.SensorDefinition:
         }
         state = json.loads(context.cursor) if context.cursor else {}
         notified: dict[str, str] = state.get("notified", {})
+        routes = load_routes()
         outbox = Outbox(state.get("pending", []))
         sent = outbox.retry_pending(context.log)
         records = private.freshness_state_records(context.instance, list(nodes))
-        routes = load_routes()
         changes: list[str] = []
         for key, node in nodes.items():
             record = records.get(key)
