@@ -25,11 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import port_for
 import psycopg2
 from psycopg2 import sql
 from pytest_postgresql.executors import PostgreSQLExecutor
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from platform_stack.instance import POSTGRES_VARS
 
@@ -183,8 +185,20 @@ def _require_passwords_over_tcp(hba: Path) -> None:
     hba.write_text("\n".join(rules) + "\n")
 
 
+@retry(
+    retry=retry_if_exception_type(psycopg2.OperationalError),
+    stop=stop_after_delay(60),
+    wait=wait_fixed(0.5),
+    reraise=True,
+)
+def _admin_connection(socket_dir: Path, port: int) -> Any:
+    # pg_ctl -w can return while the server still answers "the database system is starting
+    # up" (seen on a loaded machine): keep asking for a minute.
+    return psycopg2.connect(host=str(socket_dir), port=port, user="postgres", dbname="postgres")
+
+
 def _create_test_role(socket_dir: Path, port: int, password: str) -> None:
-    admin = psycopg2.connect(host=str(socket_dir), port=port, user="postgres", dbname="postgres")
+    admin = _admin_connection(socket_dir, port)
     try:
         admin.autocommit = True
         with admin.cursor() as cur:
