@@ -267,7 +267,7 @@ def test_an_overdue_table_notifies_its_owners_once_and_once_when_it_recovers(
         (overdue,) = mailbox.to("blue@example.com")
         assert overdue["Subject"] == "[shop] shop/blue_summary is overdue"
         text = body(overdue)
-        assert "updated at least every 1 day, 2:00:00" in text
+        assert "updated at least every 26 hours" in text
         assert "http://ui.platform.test:3000/assets/shop/blue_summary" in text
         assert mailbox.to("red@example.com") == []
 
@@ -279,6 +279,17 @@ def test_an_overdue_table_notifies_its_owners_once_and_once_when_it_recovers(
         "[shop] shop/blue_summary is fresh again",
     ]
     assert [h["kind"] for h in hooks.at("/blue")] == ["freshness_overdue", "freshness_recovered"]
+
+
+def test_policies_read_as_words() -> None:
+    cron = dg.FreshnessPolicy.cron(
+        deadline_cron="0 7 * * *", lower_bound_delta=dt.timedelta(hours=24), timezone="UTC"
+    )
+    assert alerts.describe_policy(cron) == (
+        "updated within the 1 day before each '0 7 * * *' deadline, UTC"
+    )
+    window = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(minutes=90))
+    assert alerts.describe_policy(window) == "updated at least every 90 minutes"
 
 
 def test_routes_file_is_checked(tmp_path: Path) -> None:

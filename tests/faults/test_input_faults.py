@@ -32,14 +32,30 @@ from typing import Any
 import psycopg2
 import pytest
 import yaml
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, RunRecord
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRun,
+    RunRecord,
+)
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from psycopg2 import sql
 
 from platform_stack.sample_data import SampleSpec
 from platform_stack.topology import Topology
+from tests.alert_receivers import Hooks, Mailbox, body, free_port, smtp_server, webhook_receiver
 from tests.faults.conftest import PlatformFactory
-from tests.system.harness import eventually, landing_dir, warehouse_of
+from tests.system.harness import (
+    TEAMS,
+    alert_environ,
+    eventually,
+    landing_dir,
+    sensor_ticked_after,
+    team_address,
+    warehouse_of,
+)
 from tests.system.landing import Day, deliver_reference
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
@@ -65,9 +81,26 @@ REPORT: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
-def platform(start_platform: PlatformFactory) -> Iterator[Topology]:
-    """The module's platform; every process gets a secret-looking variable to leak."""
-    with start_platform("input_faults", **{PLANTED_NAME: PLANTED_SECRET}) as topology:
+def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mailbox, Hooks, Path]]:
+    """The SMTP server and webhook receiver the platform's alerts go to, and its routes."""
+    with smtp_server() as mailbox, webhook_receiver() as hooks:
+        yield mailbox, hooks, tmp_path_factory.mktemp("alerts") / "alerts.toml"
+
+
+@pytest.fixture(scope="module")
+def platform(
+    start_platform: PlatformFactory, receivers: tuple[Mailbox, Hooks, Path]
+) -> Iterator[Topology]:
+    """The module's platform; every process gets a secret-looking variable to leak, and its
+    alerts go to the module's receivers. Ingestion's webhook is down (a closed port): its
+    email must go out all the same."""
+    mailbox, hooks, routes = receivers
+    webhooks = {team: f"{hooks.url}/{team}" for team in TEAMS}
+    webhooks["ingestion"] = f"http://127.0.0.1:{free_port()}/ingestion"
+    alerting = alert_environ(routes, mailbox.port, webhooks)
+    # The daemon evaluates freshness policies every 5 s instead of 30.
+    extra = {PLANTED_NAME: PLANTED_SECRET, **alerting, "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5"}
+    with start_platform("input_faults", **extra) as topology:
         yield topology
 
 
@@ -670,6 +703,114 @@ def test_hostile_keys_and_names_are_refused_before_sql_or_files(
     outcomes["file_names"] = found
     REPORT["hostile"] = outcomes
     assert all(found.values()), found
+
+
+# --- case 11b: failures and stale tables reach the team that owns them ------------------
+
+
+def test_runs_failed_on_bad_input_notify_exactly_their_owning_team(
+    platform: Topology, instance: DagsterInstance, receivers: tuple[Mailbox, Hooks, Path]
+) -> None:
+    mailbox, hooks, _ = receivers
+    # The malformed case's days over the reject-rate threshold failed their loads.
+    failed = [
+        r.dagster_run
+        for r in _records(instance)
+        if r.dagster_run.status.value == "FAILURE"
+        and r.dagster_run.remote_job_origin is not None
+        and r.dagster_run.remote_job_origin.location_name == "ingestion"
+    ]
+    assert {r.tags.get(PARTITION_TAG) for r in failed} == {"2025-03-10", "2025-03-11"}
+    ingestion = team_address("ingestion")
+
+    def mails(run_id: str) -> list[str]:
+        return [body(m) for m in mailbox.to(ingestion) if run_id in body(m)]
+
+    eventually(lambda: all(mails(r.run_id) for r in failed), 180, "an email per failed run")
+    # A sensor tick later, still exactly one per run.
+    now = time.time()
+    eventually(
+        lambda: sensor_ticked_after(platform, "ingestion", "run_failure_alerts", now),
+        120,
+        "another tick of ingestion's run_failure_alerts",
+    )
+    url = platform.webserver_url
+    report = {}
+    for run in failed:
+        (text,) = mails(run.run_id)
+        day = run.tags[PARTITION_TAG]
+        report[run.run_id] = text.splitlines()
+        assert f"Run {run.run_id} of job {run.job_name} in location ingestion failed." in text
+        assert f"Partitions: {day}" in text
+        assert "Assets:     ingestion/sales" in text
+        assert "Failed step: ingestion__sales" in text
+        assert "Retry:      none coming (attempt 1)" in text
+        assert f"Run:        {url}/runs/{run.run_id}" in text
+        assert "reject_rate" in text.split("\nError:\n", 1)[1]
+    REPORT["alerts"] = report
+    # Exactly the owning team: no other team heard of these runs, by email or webhook.
+    ids = {r.run_id for r in failed}
+    others = [m for m in mailbox.messages if m["X-Rcpt"] != ingestion]
+    assert not [m for m in others if any(i in body(m) for i in ids)]
+    assert not [h for _, h in hooks.received if h.get("run_id") in ids]
+    # Ingestion's webhook is down: tried, logged without its URL, and the email went out.
+    logs = _process_logs(platform)
+    assert "to webhook INGESTION_ALERTS_WEBHOOK failed after 3 attempts" in logs
+    assert platform.environ["INGESTION_ALERTS_WEBHOOK"] not in logs
+
+
+def test_a_table_past_its_freshness_bound_notifies_its_owners_once(
+    platform: Topology, instance: DagsterInstance, receivers: tuple[Mailbox, Hooks, Path]
+) -> None:
+    mailbox, hooks, _ = receivers
+    key = AssetKey(["analytics", "top_products"])
+    subject = "[analytics] analytics/top_products is overdue"
+    # Its last update recorded three days ago: past the policy's 48 hours.
+    _record_old_materialization(instance, key, time.time() - 3 * 24 * 3600)
+    analytics = team_address("analytics")
+
+    def overdue() -> list[Any]:
+        return [m for m in mailbox.to(analytics) if m["Subject"] == subject]
+
+    eventually(overdue, 180, "the overdue email to analytics")
+    noticed = time.time()
+    eventually(
+        lambda: sensor_ticked_after(platform, "analytics", "freshness_alerts", noticed + 1),
+        120,
+        "another tick of analytics' freshness_alerts",
+    )
+    assert len(overdue()) == 1
+    text = body(overdue()[0])
+    assert "within its freshness policy (updated at least every 2 days)." in text
+    assert f"{platform.webserver_url}/assets/analytics/top_products" in text
+    hooked = [h for h in hooks.at("/analytics") if h["kind"] == "freshness_overdue"]
+    assert [h["asset"] for h in hooked] == ["analytics/top_products"]
+    # Only its owners.
+    assert not [m for m in mailbox.messages if m["Subject"] == subject and m["X-Rcpt"] != analytics]
+    REPORT["freshness_alert"] = text.splitlines()
+
+
+def _record_old_materialization(instance: DagsterInstance, key: AssetKey, when: float) -> None:
+    """Store a materialization of ``key`` dated ``when``, as if nothing had updated it
+    since. Dagster offers no public way to date an event, hence the event classes."""
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+    from dagster._core.events.log import EventLogEntry
+
+    event = DagsterEvent(
+        event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+        job_name="__RUNLESS__",
+        event_specific_data=StepMaterializationData(AssetMaterialization(asset_key=key)),
+    )
+    instance.store_event(
+        EventLogEntry(
+            error_info=None,
+            level="debug",
+            user_message="",
+            run_id="",
+            timestamp=when,
+            dagster_event=event,
+        )
+    )
 
 
 # --- case 12: exposure and secrets --------------------------------------------------------

@@ -25,8 +25,17 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 
 from platform_shared.run_health import worker_report
 from platform_stack.topology import Topology
+from tests.alert_receivers import Hooks, Mailbox, body, smtp_server, webhook_receiver
+from tests.faults.conftest import PlatformFactory
 from tests.postgres_cluster import PostgresServer, ServerUnavailable
-from tests.system.harness import eventually, landing_dir, warehouse_of
+from tests.system.harness import (
+    TEAMS,
+    alert_environ,
+    eventually,
+    landing_dir,
+    sensor_ticked_after,
+    warehouse_of,
+)
 from tests.system.landing import Day, deliver
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
@@ -63,16 +72,36 @@ _SENSORS = """query($selector: RepositorySelector!) {
 
 
 @pytest.fixture(scope="module")
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mailbox, Hooks, Path]]:
+    """The SMTP server and webhook receiver the platform's alerts go to, and its routes."""
+    with smtp_server() as box, webhook_receiver() as hooks:
+        yield box, hooks, tmp_path_factory.mktemp("alerts") / "alerts.toml"
+
+
+@pytest.fixture(scope="module")
+def fault_platform(
+    start_platform: PlatformFactory, mailbox: tuple[Mailbox, Hooks, Path]
+) -> Iterator[Topology]:
+    """This module's platform, its alerts sent to the module's receivers."""
+    box, hooks, routes = mailbox
+    alerting = alert_environ(routes, box.port, {t: f"{hooks.url}/{t}" for t in TEAMS})
+    with start_platform("process_faults", **alerting) as topology:
+        yield topology
+
+
+@pytest.fixture(scope="module")
 def platform(fault_platform: Topology) -> Topology:
     """The shared platform with the downstream teams' sensors stopped.
 
     The faults hit ingestion runs; the transformation and analytics runs each load would
-    set off only compete for the warehouse's single slot and two cores. Their
-    ``orphaned_runs_sensor`` stays on.
+    set off only compete for the warehouse and two cores. Their health sensors stay on.
     """
     for location in ("transformation", "analytics"):
-        _stop_sensors(fault_platform, location, keep={"orphaned_runs_sensor"})
+        _stop_sensors(fault_platform, location, keep=HEALTH_SENSORS)
     return fault_platform
+
+
+HEALTH_SENSORS = {"orphaned_runs_sensor", "run_failure_alerts", "freshness_alerts"}
 
 
 def _stop_sensors(topology: Topology, location: str, keep: set[str]) -> None:
@@ -296,6 +325,22 @@ def _retry_diagnosis(instance: DagsterInstance, failed: DagsterRun) -> str:
     )
 
 
+def _assert_no_failure_alert(
+    platform: Topology, mailbox: tuple[Mailbox, Hooks, Path], failed: DagsterRun
+) -> None:
+    """A run retried to success raises no alarm: once ingestion's alert sensor has ticked
+    after the retry finished, nobody received a word about the failed run."""
+    finished = time.time()
+    eventually(
+        lambda: sensor_ticked_after(platform, "ingestion", "run_failure_alerts", finished),
+        120,
+        "a tick of ingestion's run_failure_alerts after the retry",
+    )
+    box, hooks, _ = mailbox
+    assert not [m["Subject"] for m in box.messages if failed.run_id in body(m)]
+    assert not [h for _, h in hooks.received if h.get("run_id") == failed.run_id]
+
+
 def _await_retry_success(
     instance: DagsterInstance, failed: DagsterRun, timeout: float
 ) -> DagsterRun:
@@ -315,7 +360,10 @@ def _await_retry_success(
 
 
 def test_run_worker_killed_mid_reload_keeps_old_or_new(
-    platform: Topology, instance: DagsterInstance, old_data: dict[str, Stats]
+    platform: Topology,
+    instance: DagsterInstance,
+    old_data: dict[str, Stats],
+    mailbox: tuple[Mailbox, Hooks, Path],
 ) -> None:
     day, old = WORKER_KILL, old_data[WORKER_KILL.date]
     run, pid, new = _reload_mid_write(platform, instance, day.date)
@@ -334,6 +382,7 @@ def test_run_worker_killed_mid_reload_keeps_old_or_new(
     _record("worker_kill_to_retry_success_s", time.monotonic() - killed)
     assert retry.tags.get(PARTITION) == day.date
     assert _stats(platform, day.date) == new
+    _assert_no_failure_alert(platform, mailbox, failed)
 
 
 def test_code_server_group_killed_mid_run_is_retried(

@@ -94,3 +94,59 @@ def eventually(
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+TEAMS = ("ingestion", "transformation", "analytics")
+
+
+def team_address(team: str) -> str:
+    return f"{team}@platform.test"
+
+
+def alert_environ(routes: Path, smtp_port: int, webhooks: Mapping[str, str]) -> dict[str, str]:
+    """The settings that send a platform's alerts to test receivers: each team's email to
+    ``team_address(team)`` through the SMTP server on ``smtp_port``, and the webhook URL
+    ``webhooks[team]`` (one of them may point at a closed port)."""
+    routes.write_text(
+        "".join(
+            f'[routes."team:{team}"]\nemail = ["{team_address(team)}"]\n'
+            f'webhook_env = "{team.upper()}_ALERTS_WEBHOOK"\n'
+            for team in TEAMS
+        )
+    )
+    return {
+        "ALERT_ROUTES": str(routes),
+        "ALERT_SMTP_HOST": "127.0.0.1",
+        "ALERT_SMTP_PORT": str(smtp_port),
+        **{f"{team.upper()}_ALERTS_WEBHOOK": url for team, url in webhooks.items()},
+    }
+
+
+def sensor_state(topology: Topology, location: str, sensor: str) -> tuple[list[float], str]:
+    """Tick times (newest first) and cursor of a sensor, read through the webserver."""
+    data = topology.graphql(
+        """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+             __typename ... on Sensor { sensorState {
+               ticks(limit: 20) { timestamp }
+               typeSpecificData { ... on SensorData { lastCursor } } } } } }""",
+        {
+            "selector": {
+                "repositoryLocationName": location,
+                "repositoryName": "__repository__",
+                "sensorName": sensor,
+            }
+        },
+    )
+    result = data["sensorOrError"]
+    assert result["__typename"] == "Sensor", result
+    state = result["sensorState"]
+    return [t["timestamp"] for t in state["ticks"]], state["typeSpecificData"]["lastCursor"] or ""
+
+
+def sensor_ticked_after(topology: Topology, location: str, sensor: str, moment: float) -> bool:
+    """Whether ``sensor`` of ``location`` completed a tick that started after ``moment``."""
+    try:
+        ticks, _ = sensor_state(topology, location, sensor)
+    except OSError:  # an overloaded webserver answers 500 now and then
+        return False
+    return any(t > moment for t in ticks)

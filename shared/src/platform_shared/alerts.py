@@ -31,6 +31,7 @@ or fails the sensor.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import smtplib
 import ssl
@@ -514,16 +515,23 @@ def freshness_alert(key: dg.AssetKey, owners: Sequence[str], state: str, policy:
     return Alert(kind, subject, text, tuple(owners), details)
 
 
+def _duration(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0 and seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 def describe_policy(policy: Any) -> str:
     """A freshness policy in words, for a message."""
     if hasattr(policy, "deadline_cron"):
         return (
-            f"updated within {policy.lower_bound_delta} before each '{policy.deadline_cron}' "
-            f"deadline ({policy.timezone})"
+            f"updated within the {_duration(policy.lower_bound_delta)} before each "
+            f"'{policy.deadline_cron}' deadline, {policy.timezone}"
         )
-    fail = getattr(policy, "fail_window", None)
-    window = fail.to_timedelta() if fail is not None and hasattr(fail, "to_timedelta") else fail
-    return f"updated at least every {window}"
+    return f"updated at least every {_duration(policy.fail_window.to_timedelta())}"
 
 
 def freshness_alerts_sensor(location: str) -> dg.SensorDefinition:
