@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_shared.alerts import load_routes
 from platform_stack import shape
 from platform_stack.scaffold import ScaffoldError, scaffold
 from platform_stack.workspace import read_locations
@@ -53,14 +54,17 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
             "-c",
             "from billing.definitions import defs; "
             "keys = defs.resolve_asset_graph().get_all_asset_keys(); "
-            "print(sorted(k.to_user_string() for k in keys))",
+            "print(sorted(k.to_user_string() for k in keys)); "
+            "print(sorted(s.name for s in defs.sensors or []))",
         ],
         cwd=root,
         check=True,
         capture_output=True,
         text=True,
     )
-    assert loaded.stdout.strip() == "['billing/starter_table']"
+    assets, sensors = loaded.stdout.strip().splitlines()
+    assert assets == "['billing/starter_table']"
+    assert sensors == "['freshness_alerts', 'orphaned_runs_sensor', 'run_failure_alerts']"
 
     # The scaffold's own tests in its own environment, as `make new-location` runs them:
     # the first snapshot of its definitions is written, then every test passes.
@@ -85,6 +89,9 @@ def test_scaffolded_location_installs_loads_and_is_wired_everywhere(
     changed = {str(p.relative_to(root)) for p in written}
     assert not [f for f in changed if "Dockerfile" in f]
     assert {f for f in changed if f.startswith("deploy/helm/")} == {"deploy/helm/values.yaml"}
+    # Its alerts have a route, and its health sensors report to it.
+    route = load_routes(root / "alerts.toml")["team:billing"]
+    assert route.webhook_env == "BILLING_ALERTS_WEBHOOK"
 
     # The deployment consistency checks over four locations, in the copy made a checkout
     # (they read what git tracks), as the new team's first commit would be.

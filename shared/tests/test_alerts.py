@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from platform_shared import alerts
@@ -309,7 +310,9 @@ def test_routes_file_is_checked(tmp_path: Path) -> None:
 
 def test_the_repository_routes_every_location_team(pytestconfig: pytest.Config) -> None:
     routes = alerts.load_routes(pytestconfig.rootpath / "alerts.toml")
-    assert set(routes) == {"team:ingestion", "team:transformation", "team:analytics"}
+    workspace = yaml.safe_load((pytestconfig.rootpath / "workspace.yaml").read_text())
+    names = {entry["grpc_server"]["location_name"] for entry in workspace["load_from"]}
+    assert set(routes) == {f"team:{name}" for name in names}
     for owner, route in routes.items():
         assert route.emails, owner
         assert route.webhook_env, owner

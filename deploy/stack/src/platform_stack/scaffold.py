@@ -72,7 +72,7 @@ src/{name}/
   defs/
     starter/            assets.py, sql/ (the starter table)
     jobs.py             {name}_job
-    sensors/            health.py (orphaned runs)
+    sensors/            health.py (orphaned runs, alerts)
 tests/                  conftest.py, test_definitions_snapshot.py (+ __snapshots__/),
                         test_{name}_<topic>.py
 ```
@@ -136,12 +136,17 @@ from {name}.keys import LOCATION
 """
 
 HEALTH = """\
-\"\"\"Fails the location's runs whose run worker died with its code server (retried).\"\"\"
+\"\"\"The location's operational sensors (platform_shared.run_health, platform_shared.alerts):
+fail runs whose worker died with its code server so they are retried, and tell this
+team's owners about failed runs and overdue tables.\"\"\"
 
-from {name}.keys import LOCATION
+from {name}.keys import LOCATION, OWNERS
+from platform_shared.alerts import freshness_alerts_sensor, run_failure_alerts_sensor
 from platform_shared.run_health import orphaned_runs_sensor
 
 orphaned_runs = orphaned_runs_sensor(LOCATION)
+run_failure_alerts = run_failure_alerts_sensor(LOCATION, OWNERS)
+freshness_alerts = freshness_alerts_sensor(LOCATION)
 """
 
 CONFTEST = """\
@@ -334,6 +339,15 @@ def scaffold(root: Path, name: str) -> list[Path]:
             f"\n!locations/{name}/pyproject.toml\n!locations/{name}/src/",
             "the locations of .dockerignore",
         ),
+    )
+
+    # Where the new team's alerts go: placeholders the team replaces in the same review.
+    routes_file = root / "alerts.toml"
+    write(
+        routes_file,
+        routes_file.read_text().rstrip("\n")
+        + f'\n\n[routes."team:{name}"]\nemail = ["data-{name}@example.com"]\n'
+        f'webhook_env = "{upper}_ALERTS_WEBHOOK"\n',
     )
 
     pyproject_file = root / "pyproject.toml"

@@ -23,7 +23,7 @@ REQUIRED = (
     "src/{name}/defs/__init__.py",
     "src/{name}/defs/jobs.py",
     "src/{name}/defs/sensors/__init__.py",
-    "src/{name}/defs/sensors/health.py",  # the orphaned runs sensor
+    "src/{name}/defs/sensors/health.py",  # orphaned runs and alert sensors
     "tests/conftest.py",
     "tests/test_definitions_snapshot.py",
     "tests/__snapshots__/test_definitions_snapshot.ambr",
