@@ -29,6 +29,7 @@ BUILT_FROM = (
     "pyproject.toml",
     "dagster.yaml",
     "workspace.yaml",
+    "alerts.toml",
     "Makefile",
     ".dockerignore",
     "deploy/docker/install.sh",

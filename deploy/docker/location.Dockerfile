@@ -87,6 +87,8 @@ COPY --from=build /opt/dagster/venv /opt/dagster/venv
 COPY --from=build /opt/dagster/code/ /opt/dagster/venv/
 # The instance: runs started here write their events to the platform's Postgres.
 COPY --from=build /opt/dagster/dagster.yaml /opt/dagster/instance/dagster.yaml
+# Where the alert sensors send each team's alerts (ALERT_ROUTES, relative to WORKDIR).
+COPY alerts.toml /opt/dagster/app/alerts.toml
 
 USER 10001:10001
 WORKDIR /opt/dagster/app
