@@ -17,6 +17,7 @@ import pytest
 from dagster import DagsterInstance
 
 from platform_stack.topology import Topology, free_port
+from tests.alert_receivers import Hooks, Mailbox, smtp_server, webhook_receiver
 from tests.system.harness import artifacts_dir, platform_environ
 
 PlatformFactory = Callable[..., contextlib.AbstractContextManager[Topology]]
@@ -80,3 +81,11 @@ def instance(fault_platform: Topology) -> Iterator[DagsterInstance]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mailbox, Hooks, Path]]:
+    """An SMTP server and a webhook receiver on loopback for a module's platform alerts,
+    and where to write its routes file (``tests.system.harness.alert_environ``)."""
+    with smtp_server() as mailbox, webhook_receiver() as hooks:
+        yield mailbox, hooks, tmp_path_factory.mktemp("alerts") / "alerts.toml"

@@ -45,7 +45,7 @@ from psycopg2 import sql
 
 from platform_stack.sample_data import SampleSpec
 from platform_stack.topology import Topology
-from tests.alert_receivers import Hooks, Mailbox, body, free_port, smtp_server, webhook_receiver
+from tests.alert_receivers import Hooks, Mailbox, body, free_port
 from tests.faults.conftest import PlatformFactory
 from tests.system.harness import (
     TEAMS,
@@ -78,13 +78,6 @@ REPORT: dict[str, Any] = {}
 
 
 # --- platform and observation helpers -----------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mailbox, Hooks, Path]]:
-    """The SMTP server and webhook receiver the platform's alerts go to, and its routes."""
-    with smtp_server() as mailbox, webhook_receiver() as hooks:
-        yield mailbox, hooks, tmp_path_factory.mktemp("alerts") / "alerts.toml"
 
 
 @pytest.fixture(scope="module")

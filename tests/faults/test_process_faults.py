@@ -25,7 +25,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunSta
 
 from platform_shared.run_health import worker_report
 from platform_stack.topology import Topology
-from tests.alert_receivers import Hooks, Mailbox, body, smtp_server, webhook_receiver
+from tests.alert_receivers import Hooks, Mailbox, body
 from tests.faults.conftest import PlatformFactory
 from tests.postgres_cluster import PostgresServer, ServerUnavailable
 from tests.system.harness import (
@@ -72,18 +72,11 @@ _SENSORS = """query($selector: RepositorySelector!) {
 
 
 @pytest.fixture(scope="module")
-def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mailbox, Hooks, Path]]:
-    """The SMTP server and webhook receiver the platform's alerts go to, and its routes."""
-    with smtp_server() as box, webhook_receiver() as hooks:
-        yield box, hooks, tmp_path_factory.mktemp("alerts") / "alerts.toml"
-
-
-@pytest.fixture(scope="module")
 def fault_platform(
-    start_platform: PlatformFactory, mailbox: tuple[Mailbox, Hooks, Path]
+    start_platform: PlatformFactory, receivers: tuple[Mailbox, Hooks, Path]
 ) -> Iterator[Topology]:
     """This module's platform, its alerts sent to the module's receivers."""
-    box, hooks, routes = mailbox
+    box, hooks, routes = receivers
     alerting = alert_environ(routes, box.port, {t: f"{hooks.url}/{t}" for t in TEAMS})
     with start_platform("process_faults", **alerting) as topology:
         yield topology
@@ -326,7 +319,7 @@ def _retry_diagnosis(instance: DagsterInstance, failed: DagsterRun) -> str:
 
 
 def _assert_no_failure_alert(
-    platform: Topology, mailbox: tuple[Mailbox, Hooks, Path], failed: DagsterRun
+    platform: Topology, receivers: tuple[Mailbox, Hooks, Path], failed: DagsterRun
 ) -> None:
     """A run retried to success raises no alarm: once ingestion's alert sensor has ticked
     after the retry finished, nobody received a word about the failed run."""
@@ -336,7 +329,7 @@ def _assert_no_failure_alert(
         120,
         "a tick of ingestion's run_failure_alerts after the retry",
     )
-    box, hooks, _ = mailbox
+    box, hooks, _ = receivers
     assert not [m["Subject"] for m in box.messages if failed.run_id in body(m)]
     assert not [h for _, h in hooks.received if h.get("run_id") == failed.run_id]
 
@@ -363,7 +356,7 @@ def test_run_worker_killed_mid_reload_keeps_old_or_new(
     platform: Topology,
     instance: DagsterInstance,
     old_data: dict[str, Stats],
-    mailbox: tuple[Mailbox, Hooks, Path],
+    receivers: tuple[Mailbox, Hooks, Path],
 ) -> None:
     day, old = WORKER_KILL, old_data[WORKER_KILL.date]
     run, pid, new = _reload_mid_write(platform, instance, day.date)
@@ -382,7 +375,7 @@ def test_run_worker_killed_mid_reload_keeps_old_or_new(
     _record("worker_kill_to_retry_success_s", time.monotonic() - killed)
     assert retry.tags.get(PARTITION) == day.date
     assert _stats(platform, day.date) == new
-    _assert_no_failure_alert(platform, mailbox, failed)
+    _assert_no_failure_alert(platform, receivers, failed)
 
 
 def test_code_server_group_killed_mid_run_is_retried(
