@@ -52,6 +52,7 @@ from tests.system.harness import (
     alert_environ,
     eventually,
     landing_dir,
+    sensor_state,
     sensor_ticked_after,
     team_address,
     warehouse_of,
@@ -160,20 +161,8 @@ def _sensor_ticks(platform: Topology, location: str, sensor: str) -> list[float]
 
 
 def _ticks(platform: Topology, location: str, sensor: str) -> list[float]:
-    data = platform.graphql(
-        """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-             __typename ... on Sensor { sensorState { ticks(limit: 50) { timestamp } } } } }""",
-        {
-            "selector": {
-                "repositoryLocationName": location,
-                "repositoryName": "__repository__",
-                "sensorName": sensor,
-            }
-        },
-    )
-    result = data["sensorOrError"]
-    assert result["__typename"] == "Sensor", result
-    return [t["timestamp"] for t in result["sensorState"]["ticks"]]
+    ticks, _ = sensor_state(platform, location, sensor)
+    return ticks
 
 
 def _query(platform: Topology, statement: str, params: list[object] | None = None) -> list[tuple]:

@@ -127,7 +127,7 @@ def sensor_state(topology: Topology, location: str, sensor: str) -> tuple[list[f
     data = topology.graphql(
         """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
              __typename ... on Sensor { sensorState {
-               ticks(limit: 20) { timestamp }
+               ticks(limit: 50) { timestamp }
                typeSpecificData { ... on SensorData { lastCursor } } } } } }""",
         {
             "selector": {
