@@ -15,9 +15,11 @@ WITH_POSTGRES := $(UV) run --frozen python -m tests.with_postgres
 # Compose v2 (`docker compose`) where the plugin is installed, else Compose 1.29.
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
              { command -v docker-compose >/dev/null 2>&1 && echo docker-compose; })
+# The sign-in proxy's accounts (platform_stack.accounts), mounted into the proxy.
+AUTH_DIR := .auth
 
 .PHONY: help setup dev sample-data test test-deps test-unit test-system lint fmt up down \
-        images check-compose test-compose test-faults test-deploy deploy check-location bench new-location upgrade-dagster clean $(addprefix test-,$(LOCATIONS))
+        images check-compose check-accounts add-user test-compose test-faults test-deploy deploy check-location bench new-location upgrade-dagster clean $(addprefix test-,$(LOCATIONS))
 
 help:  ## list the verbs
 	@grep -hE '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -69,9 +71,10 @@ test-system: setup test-deps  ## only the tests that start the real topology
 test-faults: setup test-deps  ## only the fault-injection suite (real processes, PostgreSQL)
 	$(PYTEST) -m faults $(ARGS)
 
-# Docker Engine, Compose and debootstrap are installed when missing; the tests start the
-# engine when none answers and stop it (by PID) when they end.
-test-compose: setup  ## the compose stack for real in Docker Engine (the last part of make test)
+# Docker Engine, Compose and debootstrap are installed when missing (and Chromium, for the
+# signed-in browser test); the tests start the engine when none answers and stop it (by
+# PID) when they end.
+test-compose: setup test-deps  ## the compose stack for real in Docker Engine (the last part of make test)
 	@sh deploy/ci/docker-deps.sh
 	$(PYTEST) tests/compose $(ARGS)
 
@@ -95,18 +98,32 @@ fmt: setup  ## format and autofix
 images:  ## build the platform's images (CA_BUNDLE, BASE_IMAGE, POSTGRES_IMAGE: see the README)
 	@sh deploy/docker/build-images.sh
 
-up: check-compose images  ## the full stack in Docker (needs .env: cp .env.example .env)
+up: check-compose check-accounts images  ## the full stack in Docker (needs .env and an account: make add-user)
 	$(COMPOSE) up -d --no-build
 
 down: check-compose  ## stop the Docker stack (data volumes are kept)
 	$(COMPOSE) down
 
 # Only that location's image is rebuilt and only its container recreated; the reload makes
-# the webserver and the daemon read its new definitions at once.
+# the webserver and the daemon read its new definitions at once. It runs inside the
+# operators' webserver container, on the compose network: the host reaches the UI only
+# through the sign-in proxy. The read-only webserver sees the new server by itself.
 deploy: check-location check-compose  ## rebuild and reload one team's location: make deploy LOCATION=<name>
 	@sh deploy/docker/build-images.sh $(LOCATION)
 	$(COMPOSE) up -d --no-deps --no-build $(LOCATION)
-	$(UV) run --frozen platform-stack reload $(LOCATION)
+	$(COMPOSE) exec -T webserver python /opt/dagster/app/reload_location.py $(LOCATION)
+
+# The password is asked on the terminal (twice, never echoed) or read as one line of
+# stdin; the running proxy, if any, reloads the roles.
+add-user:  ## add or replace a sign-in account of the compose stack: make add-user NAME=<name> ROLE=viewer|operator
+	@test -n "$(NAME)" -a -n "$(ROLE)" || { echo "usage: make add-user NAME=<name> ROLE=viewer|operator" >&2; exit 2; }
+	@$(UV) run --frozen platform-stack add-user "$(NAME)" --role "$(ROLE)"
+
+# No account, no stack: the proxy would let nobody in (there is no default account).
+check-accounts:
+	@[ -s "$(AUTH_DIR)/users.htpasswd" ] && [ -s "$(AUTH_DIR)/roles.map" ] || { \
+	  echo "no account for the sign-in proxy in $(AUTH_DIR)/: create one first, e.g." >&2; \
+	  echo "  make add-user NAME=<name> ROLE=operator" >&2; exit 2; }
 
 check-compose:
 	@[ -n "$(COMPOSE)" ] || { echo "no Docker Compose: install the compose plugin or docker-compose" >&2; exit 2; }

@@ -13,8 +13,9 @@
 #     BASE_IMAGE; any other (default postgres:15.14) is left to compose to pull.
 #
 # Usage: deploy/docker/build-images.sh [SERVICE...]   (default: every platform image)
-#   SERVICE is a location (its code-server image, from location.Dockerfile) or `host`
-#   (webserver and daemon, from host.Dockerfile).
+#   SERVICE is a location (its code-server image, from location.Dockerfile), `host`
+#   (webservers and daemon, from host.Dockerfile) or `proxy` (the sign-in proxy, nginx
+#   from Debian's packages, from proxy/Dockerfile).
 # Each variable comes from the environment, else from .env, else its default; IMAGE_TAG
 # (default local) names the tags, data-platform/<service>:<tag>, as docker-compose.yml does.
 set -eu
@@ -37,12 +38,12 @@ postgres=$(setting POSTGRES_IMAGE postgres:15.14)
 ca_bundle=$(setting CA_BUNDLE "")
 
 locations=$(sed -n 's/^ *location_name: *//p' workspace.yaml | tr '\n' ' ')
-[ $# -gt 0 ] || set -- host $locations
+[ $# -gt 0 ] || set -- host proxy $locations
 for service in "$@"; do
-    case " host $locations " in
+    case " host proxy $locations " in
         *" $service "*) ;;
         *)
-            echo "build-images: unknown image '$service'; one of: host $locations" >&2
+            echo "build-images: unknown image '$service'; one of: host proxy $locations" >&2
             exit 2
             ;;
     esac
@@ -107,6 +108,7 @@ esac
 for service in "$@"; do
     case "$service" in
         host) build "data-platform/host:$tag" deploy/docker/host.Dockerfile ;;
+        proxy) build "data-platform/proxy:$tag" deploy/docker/proxy/Dockerfile ;;
         # Every location from the one recipe, named by its build argument.
         *) build "data-platform/$service:$tag" deploy/docker/location.Dockerfile \
             --build-arg LOCATION="$service" ;;

@@ -1,7 +1,7 @@
-# Image of the platform's own processes, the webserver (default command) and the daemon
-# (`dagster-daemon run -w ...`). It holds the `host` dependency group of the root
-# pyproject.toml and no user code: both reach the code locations over gRPC, as listed in
-# workspace.yaml.
+# Image of the platform's own processes, the webserver (default command; with --read-only
+# for the viewers of the compose stack) and the daemon (`dagster-daemon run -w ...`). It
+# holds the `host` dependency group of the root pyproject.toml and no user code: both
+# reach the code locations over gRPC, as listed in workspace.yaml.
 #
 # Build from the repository root (the context is filtered by .dockerignore):
 #   docker build -f deploy/docker/host.Dockerfile -t data-platform/host .
@@ -65,6 +65,9 @@ RUN groupadd --system --gid 10001 dagster \
 COPY --from=build /opt/dagster/venv /opt/dagster/venv
 COPY --from=build /opt/dagster/dagster.yaml /opt/dagster/instance/dagster.yaml
 COPY workspace.yaml /opt/dagster/app/workspace.yaml
+# `make deploy` reloads a location through this, inside the webserver's container: the
+# compose stack publishes only the sign-in proxy.
+COPY deploy/docker/reload_location.py /opt/dagster/app/reload_location.py
 
 USER 10001:10001
 WORKDIR /opt/dagster/app

@@ -2,14 +2,16 @@
 
 The engine: the machine's when one answers, else a `dockerd` started here (root) and
 stopped by its pid when the session ends. The stack: built and started from a copy of
-the checkout by the `make` verbs a user runs, torn down with `down -v` whatever happens;
-container logs and the commands' output are kept under ``artifacts/compose``.
+the checkout by the `make` verbs a user runs (one viewer and one operator account made by
+`platform-stack add-user` first), torn down with `down -v` whatever happens; container
+logs and the commands' output are kept under ``artifacts/compose``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -21,7 +23,7 @@ import pytest
 
 from platform_stack.topology import free_port
 from tests.checkout import copy_checkout
-from tests.compose.stack import SYSTEM_CA_BUNDLE, ComposeStack
+from tests.compose.stack import ROLES, SYSTEM_CA_BUNDLE, ComposeStack
 from tests.system.harness import artifacts_dir, eventually
 
 MEASURED: dict[str, float] = {}
@@ -90,6 +92,14 @@ def stack(
         images = compose.make("images", timeout=2400)
         record("make_images_s", time.monotonic() - started)
         (log_dir / "images.txt").write_text(images.stdout + images.stderr)
+        # No account yet: `make up` must refuse (test_up_refuses_without_an_account).
+        compose.refused_up = compose.make("up", check=False, timeout=300)
+        # One account per role, as a user makes them, each with a password made here.
+        for role in ROLES:
+            name = f"{role}-{secrets.token_hex(3)}"
+            password = secrets.token_urlsafe(24)
+            compose.add_user(name, role, password)
+            compose.accounts[role] = (name, password)
         started = time.monotonic()
         compose.make("up", timeout=900)
         compose.up_at = time.monotonic()

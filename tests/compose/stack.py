@@ -4,17 +4,22 @@ The stack runs from a copy of the checkout (the deploy test edits a location's c
 under a project name of its own, with a `.env` made for the test: a generated password,
 a free loopback port for the UI, the offline base images and the machine's CA bundle as
 the build secret. Data goes in and out through the containers (`docker exec` as the
-platform's uid), never through the engine's folders on the host.
+platform's uid), never through the engine's folders on the host. The UI and GraphQL are
+reached as users do, through the sign-in proxy, with accounts made by the real
+`platform-stack add-user` and passwords generated here.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
 import shlex
 import shutil
+import socket
 import subprocess
+import sysconfig
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -25,7 +30,19 @@ from typing import Any
 from platform_stack.topology import location_statuses, post_graphql
 
 PLATFORM_UID = "10001"
-SERVICES = ("postgres", "ingestion", "transformation", "analytics", "webserver", "daemon")
+# The sign-in proxy's own uid (deploy/docker/proxy/Dockerfile).
+PROXY_UID = "10003"
+SERVICES = (
+    "postgres",
+    "ingestion",
+    "transformation",
+    "analytics",
+    "webserver",
+    "webserver-read-only",
+    "daemon",
+    "proxy",
+)
+ROLES = ("viewer", "operator")
 LOCATIONS = ("ingestion", "transformation", "analytics")
 OFFLINE_BASE = "data-platform/base:bookworm"
 OFFLINE_POSTGRES = "data-platform/postgres:15"
@@ -75,6 +92,12 @@ class ComposeStack:
         if ca_bundle is not None:
             self.env_file["CA_BUNDLE"] = str(ca_bundle)
         (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in self.env_file.items()))
+        # Role to (name, password) of the accounts add_user made; every password it was given.
+        self.accounts: dict[str, tuple[str, str]] = {}
+        self.passwords: list[str] = []
+        # What add-user printed, and what `make up` answered before any account existed.
+        self.add_user_output: list[str] = []
+        self.refused_up: subprocess.CompletedProcess[str] | None = None
 
     # -- commands ------------------------------------------------------------------------
 
@@ -110,6 +133,16 @@ class ComposeStack:
 
     def make(self, *args: str, timeout: float = 1800, check: bool = True, **kw: Any):
         return self.run(["make", "--no-print-directory", *args], timeout=timeout, check=check, **kw)
+
+    def add_user(self, name: str, role: str, password: str | None = None) -> str:
+        """`platform-stack add-user` on the checkout, the password on stdin; its output."""
+        password = password or secrets.token_urlsafe(24)
+        self.passwords.append(password)
+        script = Path(sysconfig.get_path("scripts")) / "platform-stack"
+        argv = [str(script), "--root", str(self.root), "add-user", name, "--role", role]
+        proc = self.run(argv, input=password + "\n", timeout=120)
+        self.add_user_output.append(proc.stdout + proc.stderr)
+        return proc.stdout
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True):
         return self.run([*self.compose_cmd, *args], timeout=timeout, check=check)
@@ -193,14 +226,61 @@ class ComposeStack:
         )
         return None if rows is None else (int(rows[0][0]), Decimal(rows[0][1]))
 
-    # -- the webserver -------------------------------------------------------------------
+    # -- the webservers, through the sign-in proxy ------------------------------------------
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def graphql(self, query: str, variables: Mapping[str, object] | None = None) -> dict:
-        return post_graphql(self.url, query, variables)
+    def credentials(self, role: str) -> dict[str, str]:
+        """The ``Authorization`` header of the account of ``role``."""
+        return basic_auth(*self.accounts[role])
+
+    def graphql(
+        self, query: str, variables: Mapping[str, object] | None = None, *, role: str = "operator"
+    ) -> dict:
+        """GraphQL through the proxy, signed in as the account of ``role``."""
+        return post_graphql(self.url, query, variables, headers=self.credentials(role))
+
+    def http(
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One request to the published port: status, headers and body, errors included."""
+        request = urllib.request.Request(  # noqa: S310 (the test's own loopback URL)
+            f"{self.url}{path}", data=data, headers=dict(headers or {})
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    def upgrade_status(self, path: str, headers: Mapping[str, str] | None = None) -> str:
+        """The status line the proxy answers a websocket upgrade (GraphQL subscriptions)."""
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: 127.0.0.1:{self.port}",
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Protocol: graphql-ws",
+            *(f"{k}: {v}" for k, v in (headers or {}).items()),
+        ]
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
+            conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            answer = b""
+            while b"\r\n" not in answer:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        return answer.split(b"\r\n", 1)[0].decode()
 
     def answers(self) -> bool:
         try:
@@ -209,15 +289,16 @@ class ComposeStack:
             return False
         return True
 
-    def location_statuses(self) -> dict[str, str]:
-        return location_statuses(self.url)
+    def location_statuses(self, role: str = "operator") -> dict[str, str]:
+        return location_statuses(self.url, headers=self.credentials(role))
 
-    def runs(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 1000, role: str = "operator") -> list[dict[str, Any]]:
         data = self.graphql(
             """query($limit: Int) { runsOrError(limit: $limit) { __typename ... on Runs {
                  results { runId jobName status repositoryOrigin { repositoryLocationName }
                            tags { key value } } } } }""",
             {"limit": limit},
+            role=role,
         )
         runs = data["runsOrError"]["results"]
         for run in runs:
@@ -234,7 +315,8 @@ class ComposeStack:
             data = self.graphql(
                 """query($selector: RepositorySelector!) { sensorsOrError(repositorySelector:
                      $selector) { __typename ... on Sensors { results { name sensorState {
-                     typeSpecificData { ... on SensorData { lastCursor } } } } } } }""",
+                     typeSpecificData { ... on SensorData { lastCursor } } } } }
+                     ... on PythonError { message } } }""",
                 {
                     "selector": {
                         "repositoryLocationName": location,
@@ -242,7 +324,10 @@ class ComposeStack:
                     }
                 },
             )
-            for sensor in data["sensorsOrError"]["results"]:
+            answer = data["sensorsOrError"]
+            if answer["__typename"] != "Sensors":
+                raise RuntimeError(f"the sensors of {location}: {answer}")
+            for sensor in answer["results"]:
                 specific = sensor["sensorState"]["typeSpecificData"] or {}
                 cursors[f"{location}/{sensor['name']}"] = specific.get("lastCursor")
         return cursors
@@ -258,10 +343,21 @@ class ComposeStack:
         statuses = data["instance"]["daemonHealth"]["allDaemonStatuses"]
         return all(s["healthy"] for s in statuses if s["required"])
 
-    def launch(self, location: str, job: str, tags: Mapping[str, str]) -> str:
+    def launch(
+        self, location: str, job: str, tags: Mapping[str, str], role: str = "operator"
+    ) -> str:
+        result = self.launch_result(location, job, tags, role)
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return result["run"]["runId"]
+
+    def launch_result(
+        self, location: str, job: str, tags: Mapping[str, str], role: str = "operator"
+    ) -> dict[str, Any]:
+        """What ``launchRun`` answered the account of ``role``."""
         data = self.graphql(
             """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
                  __typename ... on LaunchRunSuccess { run { runId } }
+                 ... on UnauthorizedError { message }
                  ... on PythonError { message } ... on RunConfigValidationInvalid {
                  errors { message } } } }""",
             {
@@ -276,16 +372,28 @@ class ComposeStack:
                     },
                 }
             },
+            role=role,
         )
-        result = data["launchRun"]
-        assert result["__typename"] == "LaunchRunSuccess", result
-        return result["run"]["runId"]
+        return data["launchRun"]
 
     # -- teardown ------------------------------------------------------------------------
 
     def save_logs(self) -> None:
         proc = self.compose("logs", "--no-color", "--timestamps", check=False, timeout=120)
         (self.log_dir / "compose.log").write_text(proc.stdout + proc.stderr)
+        # Each container's state, its healthchecks' last answers included.
+        states = {}
+        for service in SERVICES:
+            cid = self.compose("ps", "-q", service, check=False).stdout.strip()
+            if cid:
+                found = self.docker("inspect", cid, check=False).stdout
+                states[service] = json.loads(found)[0]["State"] if found.strip() else None
+        (self.log_dir / "states.json").write_text(json.dumps(states, indent=2))
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+
+def basic_auth(name: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{name}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}

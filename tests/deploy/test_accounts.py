@@ -1,4 +1,4 @@
-"""`platform-stack add-user`: the sign-in proxy's accounts, in this process.
+"""`platform-stack add-user` and `make deploy`'s reload behind the proxy, in this process.
 
 What the proxy does with the files (bcrypt through nginx, the roles' routing, 401 and 403)
 is proven against the real containers in tests/compose. Here: what the files hold, what
@@ -8,6 +8,7 @@ proxy's reload is replaced where the command line would ask Docker.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import secrets
 import stat
@@ -244,3 +245,77 @@ def test_only_a_running_proxy_is_asked_to_reload(
         ["docker", "compose", "exec", "-T", "proxy", "nginx", "-e", "stderr", "-s", "reload"]
     ]
     assert reloads == (expected if reloaded else [])
+
+
+# -- make deploy's reload, inside the webserver's container ----------------------------------
+
+
+def _reload_module() -> Any:
+    path = Path(__file__).resolve().parents[2] / "deploy/docker/reload_location.py"
+    spec = importlib.util.spec_from_file_location("reload_location", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeWebserver:
+    """The GraphQL client's answers: the code server unreachable ``unreachable`` times."""
+
+    def __init__(self, unreachable: int, then: str = "SUCCESS") -> None:
+        self.unreachable, self.then, self.asked = unreachable, then, 0
+
+    def __call__(self, host: str, port_number: int, timeout: int) -> FakeWebserver:
+        assert host == "127.0.0.1", "the webserver beside it, never through the proxy"
+        return self
+
+    def reload_repository_location(self, name: str) -> Any:
+        from dagster_graphql import ReloadRepositoryLocationInfo, ReloadRepositoryLocationStatus
+
+        self.asked += 1
+        if self.asked <= self.unreachable:
+            message = "DagsterUserCodeUnreachableError: Could not reach user code server."
+            return ReloadRepositoryLocationInfo(
+                ReloadRepositoryLocationStatus.FAILURE, "PythonError", message
+            )
+        if self.then == "SUCCESS":
+            return ReloadRepositoryLocationInfo(ReloadRepositoryLocationStatus.SUCCESS)
+        return ReloadRepositoryLocationInfo(
+            ReloadRepositoryLocationStatus.FAILURE, "RepositoryLocationNotFound", self.then
+        )
+
+
+class FakeClock:
+    """Time that moves by the pause asked for, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("webserver", "status", "asked"),
+    [
+        (FakeWebserver(0), 0, 1),
+        (FakeWebserver(3), 0, 4),
+        (FakeWebserver(0, then="no such location"), 1, 1),
+        (FakeWebserver(1000), 1, None),
+    ],
+)
+def test_the_reload_waits_for_the_recreated_code_server_only(
+    monkeypatch: pytest.MonkeyPatch, webserver: FakeWebserver, status: int, asked: int | None
+) -> None:
+    module = _reload_module()
+    monkeypatch.setattr(module, "DagsterGraphQLClient", webserver)
+    monkeypatch.setattr(module, "time", FakeClock())
+    assert module.main(["transformation", "--wait", "60"]) == status
+    if asked is not None:
+        assert webserver.asked == asked
+    else:  # gave up once the wait was over: one try every 2 s
+        assert webserver.asked == 60 // 2 + 2

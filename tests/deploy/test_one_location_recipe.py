@@ -34,6 +34,7 @@ from tests.deploy.deploy_support import (
 
 LOCATIONS = workspace_locations()
 POSTGRES_DOCKERFILE = "deploy/docker/postgres/Dockerfile"
+PROXY_DOCKERFILE = "deploy/docker/proxy/Dockerfile"
 REUSABLE_WORKFLOW = ".github/workflows/_location.yml"
 # What `make images` and `make deploy` need in a copy of the repository: the builds they
 # ask for do not depend on anything else.
@@ -78,11 +79,11 @@ def _image_recipes(folder: Path) -> set[str]:
 
 def test_no_location_carries_its_own_image_recipe() -> None:
     assert _image_recipes(ROOT / "locations") == set()
-    # The platform's recipes: the host image, the one of every location, and the PostgreSQL
-    # image built from Debian packages where none can be pulled.
+    # The platform's recipes: the host image, the one of every location, the sign-in proxy
+    # and the PostgreSQL image built from Debian packages where none can be pulled.
     recipes = _image_recipes(ROOT / "deploy") | _image_recipes(ROOT / "shared")
     recipes |= {p.name for p in ROOT.iterdir() if p.is_file() and _is_image_recipe(p.name)}
-    assert recipes == {HOST_DOCKERFILE, LOCATION_DOCKERFILE, POSTGRES_DOCKERFILE}
+    assert recipes == {HOST_DOCKERFILE, LOCATION_DOCKERFILE, POSTGRES_DOCKERFILE, PROXY_DOCKERFILE}
 
 
 def test_the_location_recipe_names_no_location() -> None:
@@ -193,6 +194,7 @@ def test_make_images_builds_every_location_from_the_one_recipe(make_copy: dict) 
     assert result.returncode == 0, result.stdout + result.stderr
     assert _builds(make_copy["log"]) == {
         f"data-platform/host:{IMAGE_TAG}": (HOST_DOCKERFILE, {"BASE_IMAGE": BASE_IMAGE}),
+        f"data-platform/proxy:{IMAGE_TAG}": (PROXY_DOCKERFILE, {"BASE_IMAGE": BASE_IMAGE}),
         **{f"data-platform/{loc.name}:{IMAGE_TAG}": _expected(loc) for loc in LOCATIONS},
     }
 

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,11 @@ from tests.deploy.deploy_support import (
 
 COMPOSE_FILE = "docker-compose.yml"
 POSTGRES_DOCKERFILE = "deploy/docker/postgres/Dockerfile"
+# The sign-in proxy: nginx from Debian's packages, its configuration beside its recipe.
+PROXY_DOCKERFILE = "deploy/docker/proxy/Dockerfile"
+PROXY_CONFIG = "deploy/docker/proxy/nginx.conf"
+# `make deploy`'s reload, copied into the host image and run in the webserver's container.
+RELOAD_MODULE = "deploy/docker/reload_location.py"
 BUILD_IMAGES = "deploy/docker/build-images.sh"
 ENV_EXAMPLE = ".env.example"
 HELM_VALUES = "deploy/helm/values.yaml"
@@ -62,7 +69,12 @@ CODE_SERVER_PORT = 4000
 # Code servers and the webserver listen on every interface of their container.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104
 WEBSERVER_PORT = 3000
-HOST_SERVICES = ("webserver", "daemon")
+# The operators' webserver, the viewers' (read-only) one and the daemon: the host image.
+HOST_SERVICES = ("webserver", "webserver-read-only", "daemon")
+WEBSERVERS = {"webserver": "operator", "webserver-read-only": "viewer"}
+PROXY_PORT = 8080
+# Where the proxy finds the accounts `make add-user` writes into the repository's .auth/.
+PROXY_AUTH_MOUNT = "/etc/nginx/auth"
 # What every location is built from: a change to any of these runs every location's CI.
 # Settings a deployment fixes rather than takes from .env: paths on the shared volume.
 PATH_SETTINGS = {
@@ -248,8 +260,9 @@ def _images() -> dict[str, list[Stage]]:
 def test_compose_builds_every_image_from_the_dockerfiles_base() -> None:
     """One BASE_IMAGE argument: its compose default is the Dockerfiles' own default."""
     (base,) = {s.base for stages in _images().values() for s in stages}
-    for name in HOST_SERVICES:
+    for name in (*HOST_SERVICES, "proxy"):
         assert _service(name)["build"]["args"] == {"BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}"}
+    assert {s.base for s in parse_dockerfile(PROXY_DOCKERFILE)} == {base}
     for location in LOCATIONS:
         assert _service(location.name)["build"]["args"] == {
             "BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}",
@@ -259,7 +272,7 @@ def test_compose_builds_every_image_from_the_dockerfiles_base() -> None:
 
 
 @pytest.mark.processes
-@pytest.mark.parametrize("dockerfile", [*_dockerfiles(), POSTGRES_DOCKERFILE])
+@pytest.mark.parametrize("dockerfile", [*_dockerfiles(), POSTGRES_DOCKERFILE, PROXY_DOCKERFILE])
 def test_dockerfile_passes_hadolint(dockerfile: str) -> None:
     assert (ROOT / dockerfile).exists(), f"missing {dockerfile}"
     result = _run(_tool("hadolint"), "--no-color", "--config", ".hadolint.yaml", dockerfile)
@@ -279,7 +292,7 @@ def test_hadolint_ignores_are_justified() -> None:
 
 
 def test_compose_services_are_postgres_the_host_and_one_per_location() -> None:
-    expected = {"postgres", *HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
+    expected = {"postgres", "proxy", *HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
     assert set(_compose()["services"]) == expected
 
 
@@ -401,6 +414,15 @@ def test_host_dockerfile_has_no_user_code() -> None:
     _assert_instance_file(build, final)
     assert final.all("EXPOSE")[-1].args == str(WEBSERVER_PORT)
     assert final.all("CMD")[-1].json_args() == _service("webserver")["command"]
+    # The viewers' webserver is the same server, read-only.
+    assert _service("webserver-read-only")["command"] == [
+        *_service("webserver")["command"],
+        "--read-only",
+    ]
+    assert _service("webserver-read-only")["image"] == _service("webserver")["image"]
+    # `make deploy` reloads through the module the image carries.
+    (reload,) = [c for c in _copies(final) if c[1] == [RELOAD_MODULE]]
+    assert f"python {reload[2]} $(LOCATION)" in _make_recipe("deploy")
 
 
 def test_images_share_base_user_home_and_uv() -> None:
@@ -462,6 +484,7 @@ def _changed_locations() -> Any:
     return module
 
 
+@pytest.mark.processes  # git ls-files
 def test_one_workflow_runs_the_pipeline_of_each_touched_location() -> None:
     workflow = _workflow(f"{WORKFLOWS}/locations.yml")
     job = workflow["jobs"]["location"]
@@ -685,9 +708,12 @@ def test_helm_values_mirror_the_instance_config() -> None:
 
 
 def _instance_services() -> list[str]:
-    """Services running a platform image: each loads the instance (runs write events)."""
+    """Services running a Dagster image: each loads the instance (runs write events)."""
     services = _compose()["services"]
-    return [name for name, svc in services.items() if "build" in svc]
+    dagster = {HOST_DOCKERFILE, LOCATION_DOCKERFILE}
+    return [
+        name for name, svc in services.items() if svc.get("build", {}).get("dockerfile") in dagster
+    ]
 
 
 def test_every_dagster_service_has_the_instance_file() -> None:
@@ -703,7 +729,7 @@ def test_every_dagster_service_has_the_instance_file() -> None:
         assert _environment(service).get("DAGSTER_HOME", home) == home, name
 
 
-@pytest.mark.parametrize("service", ["webserver", "daemon", *(loc.name for loc in LOCATIONS)])
+@pytest.mark.parametrize("service", [*HOST_SERVICES, *(loc.name for loc in LOCATIONS)])
 def test_every_variable_of_the_instance_is_set(service: str) -> None:
     env = _environment(_service(service))
     for name in sorted(env_references(DEPLOYED_INSTANCE)):
@@ -754,16 +780,17 @@ def test_compose_defaults_agree_with_env_example() -> None:
 # --- exposure and secrets -----------------------------------------------------------------
 
 
-def test_only_the_webserver_publishes_a_port_and_on_loopback() -> None:
+def test_only_the_proxy_publishes_a_port_and_on_loopback() -> None:
     services = _compose()["services"]
     published = {name for name, svc in services.items() if svc.get("ports")}
-    assert published == {"webserver"}
-    (mapping,) = services["webserver"]["ports"]
+    assert published == {"proxy"}, "the webservers have no authentication: the proxy only"
+    (mapping,) = services["proxy"]["ports"]
     assert mapping.startswith("${DAGSTER_WEBSERVER_BIND:-127.0.0.1}:")
-    assert interpolate(mapping, {}) == f"127.0.0.1:{WEBSERVER_PORT}:{WEBSERVER_PORT}"
+    assert interpolate(mapping, {}) == f"127.0.0.1:{WEBSERVER_PORT}:{PROXY_PORT}"
     assert _env_example()["DAGSTER_WEBSERVER_BIND"] == "127.0.0.1"
     for name, service in services.items():
-        assert "ports" not in service or name == "webserver"
+        assert "ports" not in service or name == "proxy"
+        assert "expose" not in service, name
         assert service.get("network_mode") != "host", name
         assert not service.get("privileged"), name
         assert not any("docker.sock" in str(v) for v in service.get("volumes", [])), name
@@ -773,6 +800,10 @@ def test_every_image_runs_as_a_non_root_user() -> None:
     for image, stages in _images().items():
         user = _user_id(_final(stages))
         assert user not in {"0", "root"}, f"the {image} image runs as root"
+    proxy = _user_id(_final(parse_dockerfile(PROXY_DOCKERFILE)))
+    assert proxy not in {"0", "root"}, "the proxy runs as root"
+    # It shares no volume with the Dagster processes, and not their identity either.
+    assert proxy != _user_id(_final(parse_dockerfile(HOST_DOCKERFILE)))
 
 
 def _deploy_files() -> list[Path]:
@@ -853,3 +884,218 @@ def test_kubernetes_guide_covers_the_decisions() -> None:
         "postgresqlSecretName",
     ):
         assert topic in guide, f"{K8S_GUIDE} does not mention {topic}"
+
+
+# --- the sign-in proxy --------------------------------------------------------------------
+
+
+def _make_recipe(target: str) -> str:
+    """The recipe lines of a Makefile target, joined."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return "\n".join(recipe)
+
+
+def _make_prerequisites(target: str) -> list[str]:
+    line = next(
+        ln for ln in (ROOT / "Makefile").read_text().splitlines() if ln.startswith(f"{target}:")
+    )
+    return line.split(":", 1)[1].split("##", 1)[0].split()
+
+
+@dataclass
+class Directive:
+    """One nginx directive: its name, arguments and block (empty for a simple one)."""
+
+    name: str
+    args: list[str]
+    block: list[Directive] = field(default_factory=list)
+
+    def all(self, name: str) -> list[Directive]:
+        return [d for d in self.block if d.name == name]
+
+    def one(self, name: str) -> Directive:
+        (found,) = self.all(name)
+        return found
+
+    def walk(self) -> Iterator[Directive]:
+        for directive in self.block:
+            yield directive
+            yield from directive.walk()
+
+
+def _nginx_config(relpath: str = PROXY_CONFIG) -> Directive:
+    """The configuration as a tree (comments dropped, quotes removed), strict."""
+    tokens = re.findall(
+        r'"(?:[^"\\]|\\.)*"|[{};]|[^\s{};"]+', re.sub(r"(?m)#.*$", "", (ROOT / relpath).read_text())
+    )
+    root = Directive("", [])
+    stack, words = [root], []
+    for word in tokens:
+        if word in {";", "{"}:
+            assert words, f"{relpath}: `{word}` with no directive"
+            directive = Directive(words[0], words[1:])
+            stack[-1].block.append(directive)
+            if word == "{":
+                stack.append(directive)
+            words = []
+        elif word == "}":
+            assert not words, f"{relpath}: `}}` ends a directive"
+            assert len(stack) > 1, f"{relpath}: unbalanced `}}`"
+            stack.pop()
+        else:
+            words.append(word[1:-1] if word.startswith('"') else word)
+    assert not words, f"{relpath}: unterminated directive"
+    assert len(stack) == 1, f"{relpath}: unclosed block"
+    return root
+
+
+def _map(http: Directive, source: str) -> tuple[str, dict[str, str]]:
+    (found,) = [m for m in http.all("map") if m.args[0] == source]
+    return found.args[1], {d.name: " ".join(d.args) for d in found.block}
+
+
+def _servers() -> tuple[Directive, dict[str, Directive]]:
+    """The one server published (not on loopback) and the others by their address."""
+    http = _nginx_config().one("http")
+    public, internal = [], {}
+    for server in http.all("server"):
+        (listen,) = server.one("listen").args
+        if listen.startswith("127.0.0.1:"):
+            internal[listen] = server
+        else:
+            public.append(server)
+    assert len(public) == 1, "one server answers outside the container"
+    return public[0], internal
+
+
+def test_the_proxy_asks_for_an_account_on_every_path() -> None:
+    server, _ = _servers()
+    assert server.one("listen").args == [str(PROXY_PORT)]
+    assert server.one("auth_basic").args != ["off"]
+    assert server.one("auth_basic_user_file").args == [f"{PROXY_AUTH_MOUNT}/users.htpasswd"]
+    # Nothing below turns it off, and no `if`: it runs before authentication, so gating on
+    # the role there would answer 403 where 401 (sign in) is due.
+    config = _nginx_config()
+    assert not [d for d in server.walk() if d.name == "auth_basic" and d.args == ["off"]]
+    assert not [d for d in config.walk() if d.name in {"if", "satisfy", "allow"}]
+    (location,) = server.all("location")
+    assert location.args == ["/"]
+
+
+def test_the_proxy_routes_each_role_to_its_webserver() -> None:
+    http = _nginx_config().one("http")
+    role, roles = _map(http, "$remote_user")
+    # The roles of `make add-user`; an account without one gets the default: refused.
+    assert roles == {"default": "denied", "include": f"{PROXY_AUTH_MOUNT}/roles.map"}
+    backend, backends = _map(http, role)
+    denied = backends.pop("default")
+    assert backends == {
+        WEBSERVERS[name]: f"{name}:{WEBSERVER_PORT}"
+        for name in ("webserver", "webserver-read-only")
+    }
+    # The refusal is a server of the proxy's own, on loopback, that answers 403 only.
+    _, internal = _servers()
+    (refusal,) = internal[denied].all("location")
+    assert refusal.one("return").args == ["403"]
+    # UI, GraphQL and its websocket subscriptions all go to the role's webserver.
+    server, _ = _servers()
+    location = server.one("location")
+    headers = {d.args[0]: d.args[1] for d in location.all("proxy_set_header")}
+    assert location.one("proxy_pass").args == [f"http://{backend}"]
+    assert location.one("proxy_http_version").args == ["1.1"]
+    assert headers["Upgrade"] == "$http_upgrade"
+    _, upgrade = _map(http, "$http_upgrade")
+    assert headers["Connection"] == "$connection_upgrade"
+    assert upgrade["default"] == "upgrade"
+    assert headers["Authorization"] == "", "the credentials must not reach the webservers"
+    assert _seconds(location.one("proxy_read_timeout").args[0]) >= 3600
+    # Webservers are looked up per request (a restarted container's new address).
+    assert http.one("resolver").args[0] == "127.0.0.11"
+
+
+def test_the_webservers_are_one_image_full_and_read_only() -> None:
+    for name in WEBSERVERS:
+        service = _service(name)
+        assert "ports" not in service
+        assert service["healthcheck"]["test"] == _service("webserver")["healthcheck"]["test"]
+    assert "--read-only" in _service("webserver-read-only")["command"]
+    assert "--read-only" not in _service("webserver")["command"]
+
+
+def test_proxy_service_is_hardened_and_mounts_only_the_accounts() -> None:
+    service = _service("proxy")
+    assert service["build"] == {
+        "context": ".",
+        "dockerfile": PROXY_DOCKERFILE,
+        "args": service["build"]["args"],
+    }
+    assert service["volumes"] == [f"./.auth:{PROXY_AUTH_MOUNT}:ro"]
+    assert service["read_only"] is True
+    assert service["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in service["security_opt"]
+    assert service["restart"] in {"on-failure", "unless-stopped"}
+    assert set(service["depends_on"]) == set(WEBSERVERS)
+    # nginx writes its pid and temporary files to the one writable place: a tmpfs.
+    (tmp,) = service["tmpfs"]
+    config = _nginx_config()
+    paths = [d.args[0] for d in config.walk() if d.name == "pid" or d.name.endswith("_temp_path")]
+    assert len(paths) == 6
+    assert all(p.startswith(f"{tmp}/") for p in paths), paths
+    assert config.one("error_log").args[0] == "stderr"
+    assert config.one("http").one("access_log").args[0] == "/dev/stdout"
+    # The healthcheck asks an address that only the container reaches.
+    _, internal = _servers()
+    test = " ".join(service["healthcheck"]["test"])
+    (address,) = re.findall(r"http://(127\.0\.0\.1:\d+)/(\w+)", test)
+    health = next(
+        loc for loc in internal[address[0]].all("location") if loc.args[-1] == f"/{address[1]}"
+    )
+    assert health.one("return").args[0] == "200"
+
+
+def test_proxy_image_is_debian_nginx_as_non_root() -> None:
+    (stage,) = parse_dockerfile(PROXY_DOCKERFILE)
+    installs = " ".join(i.args for i in stage.all("RUN"))
+    assert re.search(r"apt-get install -y --no-install-recommends nginx\b", installs)
+    assert ({}, [PROXY_CONFIG], "/etc/nginx/nginx.conf") in _copies(stage)
+    assert stage.all("EXPOSE")[-1].args == str(PROXY_PORT)
+    command = stage.all("CMD")[-1].json_args()
+    assert command == ["nginx", "-e", "stderr", "-g", "daemon off;"]
+    files = set(BuildContext().files())
+    assert {PROXY_CONFIG, RELOAD_MODULE} <= files
+    assert not [f for f in files if f.startswith(".auth")], "accounts never reach a build"
+
+
+def test_accounts_are_git_ignored_and_required_by_make_up() -> None:
+    assert "/.auth/" in (ROOT / ".gitignore").read_text().splitlines()
+    up = _make_prerequisites("up")
+    assert up.index("check-accounts") < up.index("images"), "refuse before building"
+    assert "platform-stack add-user" in _make_recipe("add-user")
+    assert re.search(r"^AUTH_DIR := \.auth$", (ROOT / "Makefile").read_text(), re.M)
+
+
+@pytest.mark.processes
+def test_make_up_refuses_without_an_account(tmp_path: Path) -> None:
+    def check(auth_dir: Path) -> subprocess.CompletedProcess[str]:
+        return _run("make", "--no-print-directory", "check-accounts", f"AUTH_DIR={auth_dir}")
+
+    refused = check(tmp_path / "missing")
+    assert refused.returncode == 2
+    assert "make add-user NAME=<name> ROLE=operator" in refused.stderr
+    (tmp_path / "users.htpasswd").write_text("ana:$2b$10$" + "a" * 53 + "\n")
+    (tmp_path / "roles.map").write_text("ana operator;\n")
+    assert check(tmp_path).returncode == 0
+
+
+def test_helm_runs_the_read_only_webserver_behind_a_proxy() -> None:
+    values = load_yaml(HELM_VALUES)
+    assert values["dagsterWebserver"]["enableReadOnly"] is True
+    text = (ROOT / HELM_VALUES).read_text() + (ROOT / K8S_GUIDE).read_text()
+    for topic in ("read-only", "oauth2-proxy", "forward-auth"):
+        assert topic in text, f"the Helm values and guide do not mention {topic}"
