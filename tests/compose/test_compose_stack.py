@@ -31,7 +31,7 @@ from tests.compose.stack import (
     basic_auth,
 )
 from tests.deploy.deploy_support import LOCATION_DOCKERFILE, parse_dockerfile
-from tests.system.harness import eventually
+from tests.system.harness import eventually, launch_chromium
 from tests.system.landing import REGION, Day, reference_files
 
 # A test waits on the daemon, sensors and container restarts: minutes, not seconds.
@@ -478,17 +478,7 @@ def test_a_viewer_sees_the_asset_graph_in_a_browser(stack: ComposeStack) -> None
     shots.mkdir(exist_ok=True)
     name, password = stack.accounts["viewer"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         try:
             # No account: the proxy answers the page 401, and the browser, with nothing to
             # answer the challenge with, shows no UI.

@@ -52,8 +52,8 @@ from tests.system.harness import (
     alert_environ,
     eventually,
     landing_dir,
-    sensor_state,
     sensor_ticked_after,
+    sensor_ticks,
     team_address,
     warehouse_of,
 )
@@ -161,8 +161,7 @@ def _sensor_ticks(platform: Topology, location: str, sensor: str) -> list[float]
 
 
 def _ticks(platform: Topology, location: str, sensor: str) -> list[float]:
-    ticks, _ = sensor_state(platform, location, sensor)
-    return ticks
+    return sensor_ticks(platform, location, sensor)
 
 
 def _query(platform: Topology, statement: str, params: list[object] | None = None) -> list[tuple]:

@@ -7,7 +7,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -122,13 +122,11 @@ def alert_environ(routes: Path, smtp_port: int, webhooks: Mapping[str, str]) -> 
     }
 
 
-def sensor_state(topology: Topology, location: str, sensor: str) -> tuple[list[float], str]:
-    """Tick times (newest first) and cursor of a sensor, read through the webserver."""
+def sensor_ticks(topology: Topology, location: str, sensor: str) -> list[float]:
+    """Start times of a sensor's last ticks, newest first, read through the webserver."""
     data = topology.graphql(
         """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-             __typename ... on Sensor { sensorState {
-               ticks(limit: 50) { timestamp }
-               typeSpecificData { ... on SensorData { lastCursor } } } } } }""",
+             __typename ... on Sensor { sensorState { ticks(limit: 50) { timestamp } } } } }""",
         {
             "selector": {
                 "repositoryLocationName": location,
@@ -139,14 +137,29 @@ def sensor_state(topology: Topology, location: str, sensor: str) -> tuple[list[f
     )
     result = data["sensorOrError"]
     assert result["__typename"] == "Sensor", result
-    state = result["sensorState"]
-    return [t["timestamp"] for t in state["ticks"]], state["typeSpecificData"]["lastCursor"] or ""
+    return [t["timestamp"] for t in result["sensorState"]["ticks"]]
 
 
 def sensor_ticked_after(topology: Topology, location: str, sensor: str, moment: float) -> bool:
     """Whether ``sensor`` of ``location`` completed a tick that started after ``moment``."""
     try:
-        ticks, _ = sensor_state(topology, location, sensor)
+        ticks = sensor_ticks(topology, location, sensor)
     except OSError:  # an overloaded webserver answers 500 now and then
         return False
     return any(t > moment for t in ticks)
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium, headless, kept off the network it cannot reach (the browser
+    tests of the local and compose stacks)."""
+    return playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )

@@ -17,7 +17,14 @@ import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRun, DagsterRunStatus
 
 from platform_stack.topology import Topology
-from tests.system.harness import artifacts_dir, eventually, landing_dir, warehouse_of
+from tests.system.harness import (
+    artifacts_dir,
+    eventually,
+    landing_dir,
+    launch_chromium,
+    sensor_ticks,
+    warehouse_of,
+)
 from tests.system.landing import Day, deliver, deliver_reference
 
 pytestmark = [pytest.mark.system, pytest.mark.postgres]
@@ -96,23 +103,6 @@ def _settled(platform: Topology, instance: DagsterInstance, day: Day) -> bool:
         and _regional(platform, day.date) == day.regional()
         and _summary(platform) == _expected_summary()
     )
-
-
-def _sensor_ticks(platform: Topology, location: str, sensor: str) -> list[float]:
-    data = platform.graphql(
-        """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
-             __typename ... on Sensor { sensorState { ticks(limit: 50) { timestamp } } } } }""",
-        {
-            "selector": {
-                "repositoryLocationName": location,
-                "repositoryName": "__repository__",
-                "sensorName": sensor,
-            }
-        },
-    )
-    result = data["sensorOrError"]
-    assert result["__typename"] == "Sensor", result
-    return [t["timestamp"] for t in result["sensorState"]["ticks"]]
 
 
 @pytest.fixture(scope="module")
@@ -204,11 +194,7 @@ def test_redelivery_is_exactly_once(platform: Topology, instance: DagsterInstanc
     eventually(
         lambda: (
             len(
-                [
-                    t
-                    for t in _sensor_ticks(platform, "ingestion", "sales_file_sensor")
-                    if t > dropped
-                ]
+                [t for t in sensor_ticks(platform, "ingestion", "sales_file_sensor") if t > dropped]
             )
             >= 2
         ),
@@ -348,17 +334,7 @@ def test_ui_shows_locations_lineage_and_metadata(
 
     shots = artifacts_dir(pytestconfig.rootpath, "ui")
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(60_000)
