@@ -10,8 +10,9 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 LOCATIONS := $(shell sed -n 's/^ *location_name: *//p' workspace.yaml)
 PYTEST := $(UV) run --frozen pytest
 # Runs a command beside a PostgreSQL server (a throwaway cluster unless DAGSTER_POSTGRES_*
-# name one) on which the warehouse tests make lake catalogs: tests/with_postgres.py.
-WITH_POSTGRES := $(UV) run --frozen python -m tests.with_postgres
+# name one) on which the warehouse tests make lake catalogs, and a SeaweedFS S3 server on
+# which the landing and export tests make buckets: tests/with_servers.py.
+WITH_SERVERS := $(UV) run --frozen python -m tests.with_servers
 # Compose v2 (`docker compose`) where the plugin is installed, else Compose 1.29.
 COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || \
              { command -v docker-compose >/dev/null 2>&1 && echo docker-compose; })
@@ -52,7 +53,7 @@ test-deps:  ## PostgreSQL server binaries and Chromium for the tests (installed 
 # 5) is not a failure of one part when ARGS narrows the run.
 test: setup test-deps  ## the whole suite: each location's tests in its own environment, the rest, the compose stack
 	@status=0; \
-	$(WITH_POSTGRES) sh deploy/ci/library-tests.sh $(UV) $(LOCATIONS) -- $(ARGS) || status=1; \
+	$(WITH_SERVERS) sh deploy/ci/library-tests.sh $(UV) $(LOCATIONS) -- $(ARGS) || status=1; \
 	echo "== platform: tests/ in the dev environment"; \
 	$(PYTEST) tests --ignore=tests/compose $(ARGS); rc=$$?; \
 	[ $$rc -eq 0 ] || [ $$rc -eq 5 ] || status=1; \
@@ -63,7 +64,7 @@ test: setup test-deps  ## the whole suite: each location's tests in its own envi
 
 test-unit: setup  ## everything but the tests that start processes (a test that does fails)
 	$(PYTEST) -p tests.no_processes \
-	  -m "not processes and not postgres and not system and not faults and not compose" $(ARGS)
+	  -m "not processes and not postgres and not s3 and not system and not faults and not compose" $(ARGS)
 
 test-system: setup test-deps  ## only the tests that start the real topology
 	$(PYTEST) -m "system or faults" --ignore=tests/compose $(ARGS)
@@ -82,7 +83,7 @@ test-deploy: setup  ## deployment files: schemas, hadolint, consistency, image r
 	$(PYTEST) tests/deploy $(ARGS)
 
 $(addprefix test-,$(LOCATIONS)): test-%: setup test-deps  ## one location's tests, in its own environment, on both lake catalogs (e.g. make test-ingestion)
-	$(WITH_POSTGRES) .venvs/$*/bin/pytest locations/$* $(ARGS)
+	$(WITH_SERVERS) .venvs/$*/bin/pytest locations/$* $(ARGS)
 
 lint: setup  ## ruff and pyright, configured once in pyproject.toml
 	$(UV) run --frozen ruff check .

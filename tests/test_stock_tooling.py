@@ -55,7 +55,7 @@ def newcomer_dir(tmp_path: Path) -> Path:
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy2(ROOT / "dagster.yaml", work / "dagster.yaml")
-    generate(work / default("LANDING_DIR"), SampleSpec(days=1, sales_rows=300))
+    generate(work / default("LANDING_URL"), SampleSpec(days=1, sales_rows=300))
     return work
 
 
@@ -94,7 +94,7 @@ def test_dagster_asset_materialize_needs_no_variable(newcomer_dir: Path, tmp_pat
             # The README's reader query, as written.
             "SELECT sum(revenue), sum(units), count(*) FROM analytics.sales_summary"
         ).fetchone()  # type: ignore[misc]
-    expected_revenue, expected_units = _expected_sales(newcomer_dir / default("LANDING_DIR"))
+    expected_revenue, expected_units = _expected_sales(newcomer_dir / default("LANDING_URL"))
     assert (Decimal(revenue), units) == (expected_revenue, expected_units)
     assert regions == 3
     # A temporary instance home in the folder, removed when each command exits.
@@ -121,7 +121,7 @@ def test_dagster_job_execute_needs_no_variable(newcomer_dir: Path, tmp_path: Pat
     dagster = str(ROOT / ".venvs" / "ingestion" / "bin" / "dagster")
     argv = [dagster, "job", "execute", "-m", "ingestion.definitions", "-j", "reference_data_job"]
     assert "RUN_SUCCESS" in run(argv, newcomer_dir, tmp_path)
-    landing = newcomer_dir / default("LANDING_DIR")
+    landing = newcomer_dir / default("LANDING_URL")
     for table in ("customers", "products"):
         assert _rows(newcomer_dir, f"ingestion.{table}") == _data_lines(landing / f"{table}.csv")
 
@@ -141,7 +141,7 @@ def test_notebook_materialize_needs_no_variable(newcomer_dir: Path, tmp_path: Pa
     """What a notebook cell does: import the location's assets and resources, materialize."""
     python = str(ROOT / ".venvs" / "ingestion" / "bin" / "python")
     output = run([python, "-c", NOTEBOOK_CELL], newcomer_dir, tmp_path)
-    expected = _data_lines(newcomer_dir / default("LANDING_DIR") / "customers.csv")
+    expected = _data_lines(newcomer_dir / default("LANDING_URL") / "customers.csv")
     assert f"rows {expected}" in output
     assert _rows(newcomer_dir, "ingestion.customers") == expected
 

@@ -3,7 +3,7 @@
 # own environment and the shared library's in the dev environment. They are mostly
 # single-threaded, so on two or more cores this saves minutes; each suite's output is
 # printed whole, in order, once all have finished.
-# Usage (under tests.with_postgres, so that all share one PostgreSQL server):
+# Usage (under tests.with_servers, so that all share one PostgreSQL and one S3 server):
 #   sh deploy/ci/library-tests.sh UV LOCATION... [-- PYTEST_ARGS]
 # Exit status 1 if a suite failed; pytest's "no test selected" (5) is not a failure, so
 # that PYTEST_ARGS may narrow the run to some suites.
@@ -41,9 +41,9 @@ wait
 status=0
 for part in $parts shared; do
   if [ "$part" = shared ]; then
-    echo "== shared: shared/tests, on a SQLite and a PostgreSQL lake catalog"
+    echo "== shared: shared/tests, on a SQLite and a PostgreSQL lake catalog, a folder and a bucket"
   else
-    echo "== $part: locations/$part in .venvs/$part, on a SQLite and a PostgreSQL lake catalog"
+    echo "== $part: locations/$part in .venvs/$part, on a SQLite and a PostgreSQL lake catalog, a folder and a bucket"
   fi
   cat "$logs/$part.log"
   rc=$(cat "$logs/$part.rc")

@@ -36,9 +36,9 @@ from platform_shared.validation import UnsafeInputError, parse_partition_date, r
 
 
 def test_settings_defaults_fill_only_unset_values() -> None:
-    env = settings.with_defaults({"WAREHOUSE_CATALOG": "sqlite:elsewhere.db", "LANDING_DIR": ""})
+    env = settings.with_defaults({"WAREHOUSE_CATALOG": "sqlite:elsewhere.db", "LANDING_URL": ""})
     assert env["WAREHOUSE_CATALOG"] == "sqlite:elsewhere.db"
-    assert env["LANDING_DIR"] == "data/landing"
+    assert env["LANDING_URL"] == "data/landing"
     assert settings.default("WAREHOUSE_CATALOG") == "sqlite:data/warehouse/catalog.sqlite"
     with pytest.raises(KeyError, match="unknown setting"):
         settings.env("WAREHOUSE_PTH")

@@ -80,8 +80,8 @@ PROXY_AUTH_MOUNT = "/etc/nginx/auth"
 PATH_SETTINGS = {
     "WAREHOUSE_CATALOG": "sqlite:/data/warehouse/catalog.sqlite",
     "WAREHOUSE_DATA_PATH": "/data/warehouse/lake/",
-    "LANDING_DIR": "/data/landing",
-    "EXPORT_DIR": "/data/warehouse/exports",
+    "LANDING_URL": "/data/landing",
+    "EXPORT_URL": "/data/warehouse/exports",
 }
 # Compose keeps the lake's catalog in its own database on the postgres service instead.
 COMPOSE_SETTINGS = {

@@ -38,8 +38,8 @@ def platform_environ(
     environ.update(
         WAREHOUSE_CATALOG=f"sqlite:{data / 'warehouse' / 'catalog.sqlite'}",
         WAREHOUSE_DATA_PATH=str(data / "warehouse" / "lake"),
-        LANDING_DIR=str(data / "landing"),
-        EXPORT_DIR=str(data / "warehouse" / "exports"),
+        LANDING_URL=str(data / "landing"),
+        EXPORT_URL=str(data / "warehouse" / "exports"),
     )
     if catalog is not None:
         environ.update(postgres_catalog(catalog))
@@ -60,7 +60,7 @@ def postgres_catalog(database: dict[str, str]) -> dict[str, str]:
 
 
 def landing_dir(topology: Topology) -> Path:
-    return Path(topology.environ["LANDING_DIR"])
+    return Path(topology.environ["LANDING_URL"])
 
 
 def warehouse_of(topology: Topology) -> WarehouseResource:

@@ -88,7 +88,7 @@ def _platform(
     environ = with_defaults(
         platform_environ(
             data,
-            {**postgres_databases(), "LANDING_DIR": str(landing)},
+            {**postgres_databases(), "LANDING_URL": str(landing)},
             catalog=postgres_databases(),
         )
     )

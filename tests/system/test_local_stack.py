@@ -70,7 +70,7 @@ def test_dev_stack_moves_sample_data_to_analytics_without_a_click(
             "daemon",
         }
         # First start wrote the sample data set into the (empty) landing folder.
-        landing = Path(environ["LANDING_DIR"])
+        landing = Path(environ["LANDING_URL"])
         assert len(list((landing / "sales").glob("*.csv"))) == 7
 
         warehouse = WarehouseResource(

@@ -42,6 +42,7 @@ from platform_bench.common import lake_env
 from platform_shared.lake import Catalog, attach
 from platform_shared.partitions import REGIONS
 from platform_shared.sql import SqlFolder
+from platform_shared.storage import store
 from transformation.defs.customers.assets import customer_emails
 
 SALES_MODELS = SqlFolder("transformation.defs.sales")
@@ -75,7 +76,7 @@ def connect(folder: Path, *, lake: bool) -> duckdb.DuckDBPyConnection:
 
 
 def run(
-    landing: Path,
+    landing: str,
     warehouse: Path,
     exports: Path,
     first: dt.date,
@@ -139,14 +140,17 @@ def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def _targets(landing: Path, feed: Feed, first: dt.date, last: dt.date) -> list[Target]:
+def _targets(landing: str, feed: Feed, first: dt.date, last: dt.date) -> list[Target]:
     """The feed's files over [first, last] (its one snapshot file for a reference feed)."""
     span = range((last - first).days + 1)
     keys = [(first + dt.timedelta(days=i)).isoformat() for i in span] if feed.is_daily else [None]
-    paths = {key: feed.locate(landing, key) for key in keys}
-    targets = [
-        Target(k, feed.relative_path(k), path) for k, path in paths.items() if path.is_file()
-    ]
+    files = store(landing)
+    listed = {f.name: f for f in files.list(feed.folder or "")}
+    targets = []
+    for key in keys:
+        found = listed.get(feed.relative_path(key))
+        if found is not None and found.is_file:
+            targets.append(Target(key, found.name, files.reference(found.name), found.size))
     if not targets:
         raise FileNotFoundError(f"no {feed.name} files in {landing}")
     return targets
@@ -196,7 +200,7 @@ def _scalar(conn: duckdb.DuckDBPyConnection, query: str, params: object = None) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The data-plane baseline in one DuckDB.")
-    parser.add_argument("--landing", type=Path, required=True)
+    parser.add_argument("--landing", required=True, help="a folder or s3://bucket/prefix")
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--exports", type=Path, required=True)
     parser.add_argument("--first", type=dt.date.fromisoformat, required=True)

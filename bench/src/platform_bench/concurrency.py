@@ -264,8 +264,8 @@ def run(context: Context) -> None:
                 **pg,
                 "DAGSTER_HOME": str(home),
                 **lake_env(warehouse),
-                "LANDING_DIR": str(landing),
-                "EXPORT_DIR": str(scratch / "exports"),
+                "LANDING_URL": str(landing),
+                "EXPORT_URL": str(scratch / "exports"),
             }
         )
         prepare_home(home, context.root / "dagster.yaml", environ)

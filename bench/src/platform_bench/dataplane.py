@@ -124,8 +124,8 @@ class Bench:
         return {
             **self.environ,
             **lake_env(folder),
-            "LANDING_DIR": str(landing),
-            "EXPORT_DIR": str(folder / "exports"),
+            "LANDING_URL": str(landing),
+            "EXPORT_URL": str(folder / "exports"),
         }
 
     def baseline(
@@ -143,7 +143,7 @@ class Bench:
             "--warehouse",
             str(self.scratch / name),
             "--exports",
-            environ["EXPORT_DIR"],
+            environ["EXPORT_URL"],
             "--first",
             first.isoformat(),
             "--last",

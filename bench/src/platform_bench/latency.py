@@ -235,8 +235,8 @@ def bench_platform(
         environ = {k: v for k, v in base.items() if not k.startswith("DAGSTER_POSTGRES_")}
         environ.update(
             **lake_env(data / "warehouse"),
-            LANDING_DIR=str(landing),
-            EXPORT_DIR=str(data / "warehouse" / "exports"),
+            LANDING_URL=str(landing),
+            EXPORT_URL=str(data / "warehouse" / "exports"),
             **postgres,
         )
         topology = Topology(

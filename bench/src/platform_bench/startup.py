@@ -26,8 +26,8 @@ def run(context: Context) -> None:
     environ = {
         **os.environ,
         **lake_env(scratch / "warehouse"),
-        "LANDING_DIR": str(scratch / "landing"),
-        "EXPORT_DIR": str(scratch / "exports"),
+        "LANDING_URL": str(scratch / "landing"),
+        "EXPORT_URL": str(scratch / "exports"),
     }
     topology = Topology(root=context.root, home=scratch / "home", environ=environ)
     topology.assign_ports()

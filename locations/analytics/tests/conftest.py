@@ -16,6 +16,7 @@ Product 10 was renamed "Widget Pro" by its latest sale. Customer 4 (Dana) has an
 but no sale line; customer 5 has a sale line but is not in customer_orders.
 """
 
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,15 @@ from typing import Any
 import pytest
 
 from analytics.resources import PlatformLinks
-from platform_shared.resources import ExportFolder, WarehouseResource
-from platform_shared.testing import catalogs, temporary_warehouse
+from platform_shared.resources import Exports, WarehouseResource
+from platform_shared.storage import Store
+from platform_shared.testing import (
+    catalogs,
+    drop_crossed_variants,
+    stores,
+    temporary_store,
+    temporary_warehouse,
+)
 
 WEBSERVER_URL = "http://dagster.test:3000"
 
@@ -83,16 +91,35 @@ def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Wareho
         yield lake
 
 
-@pytest.fixture
-def export_dir(tmp_path: Path) -> Path:
-    return tmp_path / "exports"
+@pytest.fixture(params=stores())
+def exports(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """Where the tests' exports go: a folder and, under ``make test``, a bucket."""
+    with temporary_store(tmp_path / "exports", request.param, prefix="exports") as store:
+        yield store
 
 
 @pytest.fixture
-def resources(warehouse: WarehouseResource, export_dir: Path) -> dict[str, object]:
+def exported(exports: Store) -> Callable[[], list[str]]:
+    """The names of the files published so far."""
+    return lambda: sorted(f.name for f in exports.list() if f.is_file)
+
+
+@pytest.fixture
+def opened() -> Callable[[str], bytes]:
+    """What a person gets at a metadata link (a file:// or a signed http:// URL)."""
+
+    def _open(url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (test's own)
+            return response.read()
+
+    return _open
+
+
+@pytest.fixture
+def resources(warehouse: WarehouseResource, exports: Store) -> dict[str, object]:
     return {
         "warehouse": warehouse,
-        "exports": ExportFolder(root=str(export_dir)),
+        "exports": Exports(root=exports.url),
         "links": PlatformLinks(webserver_url=WEBSERVER_URL + "/"),
     }
 
@@ -106,3 +133,7 @@ def fetch(warehouse: WarehouseResource) -> Callable[[str], list[tuple[Any, ...]]
             return conn.execute(sql).fetchall()
 
     return run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    drop_crossed_variants(config, items)

@@ -3,8 +3,8 @@
 import base64
 import csv
 import datetime as dt
+import io
 from decimal import Decimal
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -14,6 +14,7 @@ from PIL import Image
 from analytics.defs.customers.assets import customer_lifetime_value
 from analytics.defs.reports.assets import ReportConfig, daily_revenue_report
 from analytics.defs.sales.assets import sales_summary, top_products
+from platform_shared.lake import enable_object_store
 from platform_shared.validation import UnsafeInputError
 
 D = Decimal
@@ -38,7 +39,7 @@ def test_sales_summary_values(resources, fetch):
     ]
 
 
-def test_sales_summary_metadata_types_and_export(resources, export_dir: Path, fetch):
+def test_sales_summary_metadata_types_and_export(resources, exports, exported, opened, fetch):
     result = dg.materialize([sales_summary], resources=resources)
     metadata = _materialization(result, sales_summary).metadata
     snapshot = metadata["lake_snapshot_id"]
@@ -79,16 +80,18 @@ def test_sales_summary_metadata_types_and_export(resources, export_dir: Path, fe
 
     path = metadata["export_path"]
     assert isinstance(path, dg.PathMetadataValue)
-    assert Path(path.value) == export_dir / "sales_summary.csv"
-    with open(path.value, newline="") as f:
-        assert list(csv.reader(f)) == [
-            ["region", "orders", "units", "revenue", "avg_order_value", "revenue_share"],
-            ["US", "2", "5", "85.00", "42.50", "0.4595"],
-            ["EU", "3", "7", "60.00", "20.00", "0.3243"],
-            ["APAC", "2", "4", "40.00", "20.00", "0.2162"],
-        ]
-    # Only the published file is left: the staging file was renamed into place.
-    assert sorted(p.name for p in export_dir.iterdir()) == ["sales_summary.csv"]
+    assert path.value == exports.reference("sales_summary.csv")
+    link = metadata["export_link"]
+    assert isinstance(link, dg.UrlMetadataValue)
+    # What a person who follows the link gets is the published file.
+    assert list(csv.reader(io.StringIO(opened(link.value).decode()))) == [
+        ["region", "orders", "units", "revenue", "avg_order_value", "revenue_share"],
+        ["US", "2", "5", "85.00", "42.50", "0.4595"],
+        ["EU", "3", "7", "60.00", "20.00", "0.3243"],
+        ["APAC", "2", "4", "40.00", "20.00", "0.2162"],
+    ]
+    # Only the published file is there: nothing staged beside it.
+    assert exported() == ["sales_summary.csv"]
 
 
 def test_sales_of_unknown_customers_keep_the_totals(resources, fetch, warehouse):
@@ -167,7 +170,7 @@ def test_customer_lifetime_value_values(resources, fetch):
     assert metadata["dagster/row_count"] == dg.MetadataValue.int(5)
 
 
-def test_daily_revenue_report_default_window(resources, fetch, export_dir: Path):
+def test_daily_revenue_report_default_window(resources, fetch, exports, opened):
     result = dg.materialize([daily_revenue_report], resources=resources)
     # Default: 30 days ending at the latest loaded date, so every seeded day.
     assert fetch("SELECT * FROM analytics.daily_revenue_report ORDER BY date, region") == [
@@ -188,11 +191,12 @@ def test_daily_revenue_report_default_window(resources, fetch, export_dir: Path)
         "http://dagster.test:3000/assets/analytics/daily_revenue_report"
     )
 
-    chart_path = Path(str(metadata["chart_path"].value))
-    assert chart_path == export_dir / "daily_revenue_report_2024-03-03_30d.png"
-    png = chart_path.read_bytes()
+    assert metadata["chart_path"].value == exports.reference(
+        "daily_revenue_report_2024-03-03_30d.png"
+    )
+    png = opened(str(metadata["chart_link"].value))
     assert png.startswith(PNG_SIGNATURE)
-    with Image.open(chart_path) as image:
+    with Image.open(io.BytesIO(png)) as image:
         image.verify()
         assert image.format == "PNG"
         assert image.size == (900, 450)
@@ -204,11 +208,12 @@ def test_daily_revenue_report_default_window(resources, fetch, export_dir: Path)
     assert chart.value.endswith(")")
     assert base64.b64decode(chart.value[len(prefix) : -1]) == png
 
-    export_path = Path(str(metadata["export_path"].value))
-    assert export_path == export_dir / "daily_revenue_report_2024-03-03_30d.parquet"
+    export_path = str(metadata["export_path"].value)
+    assert export_path == exports.reference("daily_revenue_report_2024-03-03_30d.parquet")
     with duckdb.connect() as conn:
+        enable_object_store(conn)
         exported = conn.execute(
-            "SELECT date, region, revenue FROM read_parquet(?)", [str(export_path)]
+            "SELECT date, region, revenue FROM read_parquet(?)", [export_path]
         ).fetchall()
     assert exported == [
         (dt.date(2024, 3, 1), "EU", D("30.00")),
@@ -220,7 +225,7 @@ def test_daily_revenue_report_default_window(resources, fetch, export_dir: Path)
     ]
 
 
-def test_daily_revenue_report_configured_window(resources, fetch, export_dir: Path):
+def test_daily_revenue_report_configured_window(resources, fetch, exported):
     result = dg.materialize(
         [daily_revenue_report],
         resources=resources,
@@ -237,13 +242,13 @@ def test_daily_revenue_report_configured_window(resources, fetch, export_dir: Pa
     metadata = _materialization(result, daily_revenue_report).metadata
     assert metadata["window_start"] == dg.MetadataValue.text("2024-03-01")
     assert metadata["total_revenue"] == dg.MetadataValue.float(145.0)
-    assert sorted(p.name for p in export_dir.iterdir()) == [
+    assert exported() == [
         "daily_revenue_report_2024-03-02_2d.parquet",
         "daily_revenue_report_2024-03-02_2d.png",
     ]
 
 
-def test_daily_revenue_report_window_without_sales(resources, fetch, export_dir: Path):
+def test_daily_revenue_report_window_without_sales(resources, fetch, exports):
     result = dg.materialize(
         [daily_revenue_report],
         resources=resources,
@@ -253,11 +258,8 @@ def test_daily_revenue_report_window_without_sales(resources, fetch, export_dir:
     assert fetch("SELECT count(*) FROM analytics.daily_revenue_report") == [(0,)]
     metadata = _materialization(result, daily_revenue_report).metadata
     assert metadata["days_with_data"] == dg.MetadataValue.int(0)
-    assert (
-        (export_dir / "daily_revenue_report_2023-12-31_7d.png")
-        .read_bytes()
-        .startswith(PNG_SIGNATURE)
-    )
+    with exports.open("daily_revenue_report_2023-12-31_7d.png") as chart:
+        assert chart.read().startswith(PNG_SIGNATURE)
 
 
 def test_daily_revenue_report_fails_on_empty_source(resources, warehouse):
@@ -284,7 +286,7 @@ def test_report_config_rejects_bad_lookback(lookback_days: int):
         ReportConfig(lookback_days=lookback_days)
 
 
-def test_bad_report_date_fails_before_touching_the_warehouse(resources, fetch, export_dir):
+def test_bad_report_date_fails_before_touching_the_warehouse(resources, fetch, exported):
     result = dg.materialize(
         [daily_revenue_report],
         resources=resources,
@@ -295,7 +297,7 @@ def test_bad_report_date_fails_before_touching_the_warehouse(resources, fetch, e
     assert fetch(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics'"
     ) == [(0,)]
-    assert not export_dir.exists()
+    assert exported() == []
 
 
 def test_report_window():

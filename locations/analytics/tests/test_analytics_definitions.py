@@ -3,7 +3,6 @@ declares is in ``test_definitions_snapshot.py``."""
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -155,17 +154,17 @@ def test_monthly_schedule_reports_on_the_month_that_ended(
 
 
 @pytest.fixture
-def platform_env(monkeypatch, warehouse, export_dir: Path) -> None:
+def platform_env(monkeypatch, warehouse, exports) -> None:
     """The settings the real definitions read at run time, pointed at the test warehouse."""
     for name, value in settings_of(warehouse).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("WAREHOUSE_MEMORY_LIMIT", default("WAREHOUSE_MEMORY_LIMIT"))
-    monkeypatch.setenv("EXPORT_DIR", str(export_dir))
+    monkeypatch.setenv("EXPORT_URL", exports.url)
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.example.com")
 
 
 @pytest.mark.usefixtures("platform_env")
-def test_refresh_job_runs_in_process(fetch, export_dir: Path):
+def test_refresh_job_runs_in_process(fetch, exported):
     with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("analytics_refresh_job").execute_in_process(instance=instance)
     assert result.success
@@ -188,7 +187,7 @@ def test_refresh_job_runs_in_process(fetch, export_dir: Path):
     assert summary.metadata["asset_url"] == dg.MetadataValue.url(
         "https://dagster.example.com/assets/analytics/sales_summary"
     )
-    assert sorted(p.name for p in export_dir.iterdir()) == [
+    assert exported() == [
         "daily_revenue_report_2024-03-03_30d.parquet",
         "daily_revenue_report_2024-03-03_30d.png",
         "sales_summary.csv",

@@ -1,10 +1,16 @@
-"""Fixtures of the ingestion tests: a temporary landing folder and warehouse."""
+"""Fixtures of the ingestion tests: a temporary landing zone and warehouse.
+
+The landing zone is a folder and, under ``make test``, a bucket of the session's S3
+server too: every test that delivers files runs on both. A test about what only a folder
+has (symlinks, files written in place, modification times) is marked ``FOLDER_ONLY``.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +18,35 @@ import pytest
 
 from ingestion.quality import QualityConfig
 from platform_shared.resources import LandingZone, WarehouseResource
-from platform_shared.testing import catalogs, temporary_warehouse
+from platform_shared.storage import FolderStore, Store
+from platform_shared.testing import (
+    catalogs,
+    drop_crossed_variants,
+    stores,
+    temporary_store,
+    temporary_warehouse,
+)
 
 # An mtime long past: the file counts as settled on first sight.
 OLD = time.time() - 3600
 
 
+@pytest.fixture(params=stores())
+def landing_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    root = tmp_path / "landing"
-    root.mkdir()
-    return root
+def landing(tmp_path: Path, landing_kind: str) -> Iterator[Store]:
+    with temporary_store(tmp_path / "landing", landing_kind) as store:
+        yield store
+
+
+@pytest.fixture
+def landing_folder(landing: Store) -> Path:
+    """The landing folder of a ``FOLDER_ONLY`` test."""
+    assert isinstance(landing, FolderStore), "mark the test FOLDER_ONLY"
+    return landing.root
 
 
 @pytest.fixture(params=catalogs())
@@ -33,26 +57,45 @@ def warehouse(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Wareho
 
 
 @pytest.fixture
-def resources(warehouse: WarehouseResource, landing: Path) -> dict[str, Any]:
+def resources(warehouse: WarehouseResource, landing: Store) -> dict[str, Any]:
     return {
         "warehouse": warehouse,
-        "landing": LandingZone(root=str(landing)),
+        "landing": LandingZone(root=landing.url),
         "quality": QualityConfig(),
     }
 
 
-@pytest.fixture
-def write(landing: Path) -> Callable[..., Path]:
-    """Write ``content`` (text or bytes) to ``landing/relative``, with mtime ``mtime``."""
+@dataclass(frozen=True)
+class Delivered:
+    """A file a test delivered: its name, what DuckDB reads it by, its bytes, and in a
+    folder its path."""
 
-    def _write(relative: str, content: str | bytes, mtime: float | None = OLD) -> Path:
-        path = landing / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
+    name: str
+    reference: str
+    data: bytes
+    path: Path | None
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes() if self.path is not None else self.data
+
+
+@pytest.fixture
+def write(landing: Store) -> Callable[..., Delivered]:
+    """Deliver ``content`` (text or bytes) as ``relative``: uploaded to a bucket, or
+    written in place in a folder with mtime ``mtime`` (None: now)."""
+
+    def _write(relative: str, content: str | bytes, mtime: float | None = OLD) -> Delivered:
         data = content.encode() if isinstance(content, str) else content
+        name = relative.rpartition("/")[2]
+        if not isinstance(landing, FolderStore):
+            landing.put_bytes(relative, data)
+            return Delivered(name, landing.reference(relative), data, None)
+        path = landing.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         if mtime is not None:
             os.utime(path, (mtime, mtime))
-        return path
+        return Delivered(name, str(path), data, path)
 
     return _write
 
@@ -66,3 +109,7 @@ def query(warehouse: WarehouseResource) -> Callable[..., list[tuple[Any, ...]]]:
             return conn.execute(sql, params or []).fetchall()
 
     return _query
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    drop_crossed_variants(config, items)

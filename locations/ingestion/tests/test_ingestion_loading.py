@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -24,9 +24,10 @@ def sale(sale_id: int, day: str, quantity: int = 1) -> str:
     return f"{sale_id},{sale_id},7,3,{quantity},2.50,{day} 10:00:00"
 
 
-def target(write: Callable[..., Path], day: str, content: str | bytes) -> Target:
+def target(write: Callable[..., Any], day: str, content: str | bytes) -> Target:
     relative = f"sales/{day}.csv"
-    return Target(day, relative, write(relative, content))
+    delivered = write(relative, content)
+    return Target(day, relative, delivered.reference, len(delivered.data))
 
 
 @pytest.fixture
@@ -37,21 +38,16 @@ def conn(warehouse):
 
 
 def test_each_file_of_a_batch_keeps_its_counts_lines_and_reasons(write, conn):
-    files = [
+    contents: dict[str, str | bytes] = {
         # sale_id 1 on both days: ids are unique per file (per day), not across files.
-        target(
-            write, "2025-01-01", f"{HEADER}\n{sale(1, '2025-01-01')}\n{sale(2, '2025-01-01')}\n"
-        ),
-        target(
-            write,
-            "2025-01-02",
-            f"{HEADER}\n{sale(1, '2025-01-02')}\n\n{sale(1, '2025-01-02')}\n"
-            f"{sale(3, '2025-01-02', quantity=0)}\n",
-        ),
-        target(write, "2025-01-03", b""),
+        "2025-01-01": f"{HEADER}\n{sale(1, '2025-01-01')}\n{sale(2, '2025-01-01')}\n",
+        "2025-01-02": f"{HEADER}\n{sale(1, '2025-01-02')}\n\n{sale(1, '2025-01-02')}\n"
+        f"{sale(3, '2025-01-02', quantity=0)}\n",
+        "2025-01-03": b"",
         # Not UTF-8 as a whole: only its bad line is refused, the others in the batch are not.
-        target(write, "2025-01-04", f"{HEADER}\n{sale(9, '2025-01-04')}\n".encode() + b"\xff,1\n"),
-    ]
+        "2025-01-04": f"{HEADER}\n{sale(9, '2025-01-04')}\n".encode() + b"\xff,1\n",
+    }
+    files = [target(write, day, content) for day, content in contents.items()]
 
     loads = load_files(conn, SALES, files, rejected_at=NOW)
 
@@ -67,7 +63,8 @@ def test_each_file_of_a_batch_keeps_its_counts_lines_and_reasons(write, conn):
         "quantity is not positive": 1,
     }
     assert [x.sha256 for x in loads] == [
-        hashlib.sha256(t.path.read_bytes()).hexdigest() for t in files
+        hashlib.sha256(c if isinstance(c, bytes) else c.encode()).hexdigest()
+        for c in contents.values()
     ]
     assert conn.execute(
         "SELECT sale_date::VARCHAR, list(sale_id ORDER BY sale_id) FROM ingestion.sales "

@@ -263,12 +263,13 @@ def test_empty_file_loads_zero_rows(write, resources, query, content):
 
 
 def test_wrong_header_fails_and_keeps_current_rows(write, resources, query):
-    path = write(
+    write(
         f"sales/{DAY}.csv", "\n".join([header(SALES), "1,10,100,1000,2,9.99,2025-01-02 10:00:00"])
     )
     run(sales, resources, DAY)
-    path.write_text(
-        "id,order,customer,product,qty,price,ts\n2,10,100,1000,2,9.99,2025-01-02 10:00:00\n"
+    write(
+        f"sales/{DAY}.csv",
+        "id,order,customer,product,qty,price,ts\n2,10,100,1000,2,9.99,2025-01-02 10:00:00\n",
     )
 
     with pytest.raises(dg.Failure, match="does not match the contract"):

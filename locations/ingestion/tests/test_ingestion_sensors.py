@@ -1,10 +1,10 @@
-"""File sensors over a temporary landing folder, and the fallback schedule."""
+"""File sensors over a temporary landing zone (a folder, and a bucket), and the fallback
+schedule."""
 
 import datetime as dt
 import hashlib
 import json
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -24,7 +24,10 @@ from ingestion.feeds import CUSTOMERS, ORDERS, PRODUCTS, SALES
 from ingestion.tags import MANIFEST_TAG, SHA256_TAG, SOURCE_FILE_TAG
 from platform_shared.cross_location import range_tags
 from platform_shared.resources import LandingZone
+from platform_shared.storage import FolderStore, Store
 
+# What only a folder has: symlinks, files written in place, modification times.
+FOLDER_ONLY = pytest.mark.parametrize("landing_kind", ["folder"])
 DAY = "2025-01-02"
 SALES_HEADER = ",".join(SALES.columns)
 V1 = f"{SALES_HEADER}\n1,1,1,1,1,5.00,{DAY} 10:00:00\n"
@@ -32,12 +35,12 @@ V2 = f"{SALES_HEADER}\n1,1,1,1,2,5.00,{DAY} 10:00:00\n"
 
 
 @pytest.fixture
-def tick(landing: Path, caplog: pytest.LogCaptureFixture):
+def tick(landing: Store, caplog: pytest.LogCaptureFixture):
     """One evaluation, as the daemon runs it with the stored cursor; logs go to caplog."""
 
     def _tick(sensor: dg.SensorDefinition, cursor: str | None = None) -> dg.SensorResult:
         context = dg.build_sensor_context(
-            cursor=cursor, resources={"landing": LandingZone(root=str(landing))}
+            cursor=cursor, resources={"landing": LandingZone(root=landing.url)}
         )
         context.log.addHandler(caplog.handler)
         result = sensor(context)
@@ -52,14 +55,14 @@ def requests(result: dg.SensorResult) -> list[dg.RunRequest]:
 
 
 @pytest.fixture
-def hashed(monkeypatch) -> list[Path]:
-    """Paths the sensor hashed (read), in order."""
-    seen: list[Path] = []
+def hashed(monkeypatch) -> list[str]:
+    """Names of the files the sensor hashed (read), in order."""
+    seen: list[str] = []
     original = sensors_module._sha256
 
-    def spy(path: Path) -> str:
-        seen.append(path)
-        return original(path)
+    def spy(store: Store, name: str) -> str:
+        seen.append(name)
+        return original(store, name)
 
     monkeypatch.setattr(sensors_module, "_sha256", spy)
     return seen
@@ -91,7 +94,9 @@ def test_same_file_again_requests_nothing_and_is_not_reread(write, landing, hash
 def test_identical_redelivery_is_confirmed_without_a_run(write, landing, hashed, tick):
     write(f"sales/{DAY}.csv", V1)
     first = tick(sales_file_sensor)
-    write(f"sales/{DAY}.csv", V1, mtime=time.time() - 60)  # same bytes, new mtime
+    if not isinstance(landing, FolderStore):
+        time.sleep(1.1)  # an object's modification time counts whole seconds
+    write(f"sales/{DAY}.csv", V1, mtime=time.time() - 60)  # same bytes, new version
 
     second = tick(sales_file_sensor, first.cursor)
     third = tick(sales_file_sensor, second.cursor)
@@ -129,8 +134,9 @@ def test_file_returning_to_an_earlier_content_reloads(write, landing, tick):
     assert request.run_key == f"sales:{DAY}:{hashlib.sha256(V1.encode()).hexdigest()[:16]}:3"
 
 
+@FOLDER_ONLY
 def test_file_being_written_is_deferred_until_it_settles(write, landing, hashed, tick, monkeypatch):
-    path = write(f"sales/{DAY}.csv", SALES_HEADER + "\n1,1,1", mtime=None)  # just written
+    path = write(f"sales/{DAY}.csv", SALES_HEADER + "\n1,1,1", mtime=None).path  # just written
     waits: list[float] = []
 
     def writer_goes_on(seconds: float) -> None:
@@ -151,10 +157,11 @@ def test_file_being_written_is_deferred_until_it_settles(write, landing, hashed,
     assert len(hashed) == 1  # never read while incomplete
 
 
+@FOLDER_ONLY
 def test_file_just_renamed_into_place_loads_in_the_same_tick(write, tick, monkeypatch):
     waits: list[float] = []
     monkeypatch.setattr(sensors_module, "pause", waits.append)
-    tmp = write(f"sales/.{DAY}.csv.tmp", V1, mtime=None)
+    tmp = write(f"sales/.{DAY}.csv.tmp", V1, mtime=None).path
     tmp.rename(tmp.with_name(f"{DAY}.csv"))
 
     (request,) = requests(tick(sales_file_sensor))
@@ -164,6 +171,7 @@ def test_file_just_renamed_into_place_loads_in_the_same_tick(write, tick, monkey
     assert 0 < waits[0] <= sensors_module.QUIET_SECONDS
 
 
+@FOLDER_ONLY
 def test_settle_wait_is_bounded_for_a_future_mtime(write, tick, monkeypatch):
     waits: list[float] = []
     monkeypatch.setattr(sensors_module, "pause", waits.append)
@@ -200,8 +208,9 @@ def test_old_mtime_copy_is_picked_up(write, landing, tick):
     assert sorted(r.partition_key or "" for r in second) == ["2025-01-01", DAY]
 
 
+@FOLDER_ONLY
 def test_hostile_names_and_symlinks_are_skipped_with_one_warning(
-    tmp_path, write, landing, hashed, caplog, tick
+    tmp_path, write, landing_folder, hashed, caplog, tick
 ):
     outside = tmp_path / "outside.csv"
     outside.write_text(V1)
@@ -210,8 +219,8 @@ def test_hostile_names_and_symlinks_are_skipped_with_one_warning(
     write("sales/2025-01-05.csv'); DROP TABLE x;--", V1)
     write("sales/x..y.csv", V1)
     write("sales/2025-02-30.csv", V1)
-    (landing / "sales/2025-01-06.csv").symlink_to(outside)
-    (landing / "sales/2025-01-07.csv").mkdir()
+    (landing_folder / "sales/2025-01-06.csv").symlink_to(outside)
+    (landing_folder / "sales/2025-01-07.csv").mkdir()
 
     first = tick(sales_file_sensor)
 
@@ -231,10 +240,11 @@ def test_hostile_names_and_symlinks_are_skipped_with_one_warning(
     assert "Skipping" not in caplog.text  # reported once, not every 15 seconds
 
 
-def test_symlink_inside_the_landing_folder_is_followed(write, landing, tick):
-    target = write("archive/sales-2025-01-02.csv", V1)
-    (landing / "sales").mkdir()
-    (landing / f"sales/{DAY}.csv").symlink_to(target)
+@FOLDER_ONLY
+def test_symlink_inside_the_landing_folder_is_followed(write, landing_folder, tick):
+    target = write("archive/sales-2025-01-02.csv", V1).path
+    (landing_folder / "sales").mkdir()
+    (landing_folder / f"sales/{DAY}.csv").symlink_to(target)
 
     (request,) = requests(tick(sales_file_sensor))
 
@@ -267,9 +277,24 @@ def test_cursor_survives_a_restart(write, landing, tick):
     assert requests(after_restart) == []
     assert [r.partition_key for r in requests(later)] == ["2025-01-03"]
     state = json.loads(stored)
-    assert state["version"] == 1
+    assert state["version"] == 2
     assert set(state["files"]) == {"sales/2025-01-01.csv", f"sales/{DAY}.csv"}
     assert state["files"][f"sales/{DAY}.csv"]["size"] == len(V1)
+
+
+@FOLDER_ONLY
+def test_a_cursor_of_the_previous_version_carries_over(write, tick):
+    write(f"sales/{DAY}.csv", V1)
+    state = json.loads(tick(sales_file_sensor).cursor or "")
+    # As the release before object storage wrote it: a folder file's mtime_ns, a number.
+    for entry in state["files"].values():
+        entry["mtime_ns"] = int(entry.pop("version"))
+    state["version"] = 1
+    write("sales/2025-01-01.csv", V2)
+
+    after_upgrade = tick(sales_file_sensor, json.dumps(state))
+
+    assert [r.partition_key for r in requests(after_upgrade)] == ["2025-01-01"]
 
 
 def test_unreadable_cursor_starts_over_with_a_warning(write, landing, caplog, tick):
@@ -368,7 +393,7 @@ def test_cursor_reset_after_a_range_load_requests_only_changed_files(write, land
     context = dg.build_sensor_context(
         instance=instance,
         sensor_name="sales_file_sensor",
-        resources={"landing": LandingZone(root=str(landing))},
+        resources={"landing": LandingZone(root=landing.url)},
     )
     result = sales_file_sensor(context)
 
@@ -416,10 +441,11 @@ def test_reference_sensor_tracks_each_file_separately(write, landing, tick):
     assert requests(fourth) == []
 
 
-def test_reference_sensor_skips_symlink_out_of_the_folder(tmp_path, landing, caplog, tick):
+@FOLDER_ONLY
+def test_reference_sensor_skips_symlink_out_of_the_folder(tmp_path, landing_folder, caplog, tick):
     outside = tmp_path / "customers.csv"
     outside.write_text(customers_csv(1))
-    (landing / "customers.csv").symlink_to(outside)
+    (landing_folder / "customers.csv").symlink_to(outside)
 
     result = tick(reference_files_sensor)
 

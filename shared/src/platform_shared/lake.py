@@ -23,6 +23,7 @@ import dagster as dg
 import duckdb
 
 from platform_shared.settings import secret
+from platform_shared.storage import duckdb_secret_sql, is_url
 
 # The name the lake is attached under in every connection: the locations' SQL names
 # tables as <schema>.<table> and never the catalog, and a neutral name cannot be mistaken
@@ -105,9 +106,11 @@ class Catalog:
         return "sqlite_scanner" if self.kind == "sqlite" else "postgres_scanner"
 
 
-def local_folder(path: str) -> bool:
-    """Whether a data path is a folder of this machine rather than an object-store URL."""
-    return "://" not in path
+def enable_object_store(conn: duckdb.DuckDBPyConnection) -> None:
+    """Let ``conn`` (and every cursor of its database) read and write ``s3://`` URLs with
+    this process's ``AWS_*`` settings: ``httpfs`` from its wheel, and a temporary secret."""
+    conn.execute(f"LOAD '{_quote(str(extension_file('httpfs')))}'")
+    conn.execute(duckdb_secret_sql())
 
 
 def attach(
@@ -118,7 +121,10 @@ def attach(
         conn.execute(f"LOAD '{_quote(str(extension_file(name)))}'")
     options = []
     if data_path:
-        if local_folder(data_path):
+        if is_url(data_path):
+            enable_object_store(conn)
+            data_path = data_path.rstrip("/") + "/"
+        else:
             folder = Path(data_path).absolute()
             if not read_only:
                 folder.mkdir(parents=True, exist_ok=True)

@@ -33,10 +33,11 @@ from platform_shared.lake import (
     is_transient,
 )
 from platform_shared.settings import env
+from platform_shared.storage import Store, checked_name, store
 
 T = TypeVar("T")
 
-__all__ = ["CATALOG", "Committed", "ExportFolder", "LandingZone", "WarehouseResource"]
+__all__ = ["CATALOG", "Committed", "Exports", "LandingZone", "WarehouseResource"]
 
 
 @dataclass(frozen=True)
@@ -225,24 +226,52 @@ def _in_transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 class LandingZone(ConfigurableResource):
-    """The folder feeds deliver files into (``LANDING_DIR``)."""
+    """Where feeds deliver files (``LANDING_URL``): a folder or ``s3://bucket/prefix``."""
 
     root: str
 
     @property
-    def path(self) -> Path:
-        return Path(self.root)
+    def store(self) -> Store:
+        return store(self.root)
 
 
-class ExportFolder(ConfigurableResource):
-    """Where analytics publishes files for people and other tools (``EXPORT_DIR``)."""
+class Exports(ConfigurableResource):
+    """Where analytics publishes files for people and other tools (``EXPORT_URL``): a
+    folder or ``s3://bucket/prefix``."""
 
     root: str
+    link_base: str = Field(
+        default="",
+        description="Base URL of the published files for people (EXPORT_LINK_BASE); empty: "
+        "the store's own links (file:// for a folder, signed URLs for a bucket).",
+    )
 
-    def path_for(self, name: str) -> Path:
-        folder = Path(self.root)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / name
+    @property
+    def store(self) -> Store:
+        return store(self.root)
+
+    @contextmanager
+    def staged(self, name: str) -> Iterator[Path]:
+        """A local scratch file that is published as ``name`` only if the block succeeds.
+
+        People and tools read the exports at any time: they find the previous file or the
+        new one, never a partial write or one whose table write rolled back."""
+        target = self.store
+        target.check(name)
+        with tempfile.TemporaryDirectory(prefix="export-") as scratch:
+            staging = Path(scratch) / Path(name).name
+            yield staging
+            target.put_file(name, staging)
+
+    def reference(self, name: str) -> str:
+        """The published file as a path or ``s3://`` URL."""
+        return self.store.reference(name)
+
+    def link(self, name: str) -> str:
+        """A URL at which a person opens the published file."""
+        if self.link_base:
+            return f"{self.link_base.rstrip('/')}/{checked_name(name)}"
+        return self.store.link(name)
 
 
 def warehouse() -> WarehouseResource:
@@ -254,8 +283,8 @@ def warehouse() -> WarehouseResource:
 
 
 def landing_zone() -> LandingZone:
-    return LandingZone(root=env("LANDING_DIR"))
+    return LandingZone(root=env("LANDING_URL"))
 
 
-def export_folder() -> ExportFolder:
-    return ExportFolder(root=env("EXPORT_DIR"))
+def exports() -> Exports:
+    return Exports(root=env("EXPORT_URL"), link_base=env("EXPORT_LINK_BASE"))

@@ -47,11 +47,35 @@ SETTINGS: tuple[Setting, ...] = (
         "1GB",
         "Memory one warehouse connection may use before DuckDB spills to disk.",
     ),
-    Setting("LANDING_DIR", "data/landing", "Folder where feeds deliver CSV files."),
     Setting(
-        "EXPORT_DIR",
+        "LANDING_URL",
+        "data/landing",
+        "Where feeds deliver CSV files: a folder, or s3://bucket/prefix.",
+    ),
+    Setting(
+        "EXPORT_URL",
         "data/warehouse/exports",
-        "Folder for files published by analytics (CSV, Parquet, charts).",
+        "Where analytics publishes files (CSV, Parquet, charts): a folder, or s3://bucket/prefix.",
+    ),
+    Setting(
+        "EXPORT_LINK_BASE",
+        "",
+        "Base URL under which people open exported files (a key's link is this plus the "
+        "path below EXPORT_URL); empty: a folder's files link as file:// URLs, a bucket's "
+        "as time-limited signed URLs.",
+    ),
+    Setting(
+        "AWS_ENDPOINT_URL",
+        "",
+        "S3-compatible endpoint of the s3:// URLs above (e.g. http://objects:8333); empty: "
+        "AWS S3 itself.",
+    ),
+    Setting("AWS_REGION", "us-east-1", "Region of the object store."),
+    Setting(
+        "AWS_ACCESS_KEY_ID",
+        "",
+        "Access key of the object store (with AWS_SECRET_ACCESS_KEY); empty: boto3's own "
+        "credential chain for Python reads, anonymous access for DuckDB.",
     ),
     Setting(
         "REJECT_RATE_THRESHOLD",
@@ -99,6 +123,11 @@ SECRETS: tuple[Setting, ...] = (
         "WAREHOUSE_CATALOG_PASSWORD",
         "",
         "Password of the warehouse catalog's PostgreSQL role (or *_FILE: a file holding it).",
+    ),
+    Setting(
+        "AWS_SECRET_ACCESS_KEY",
+        "",
+        "Secret of AWS_ACCESS_KEY_ID (or *_FILE: a file holding it).",
     ),
     Setting(
         "ALERT_SMTP_PASSWORD",
@@ -156,9 +185,11 @@ def current(name: str) -> str:
 
 
 def with_defaults(environ: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``environ`` with every unset setting filled with its default."""
+    """A copy of ``environ`` with every unset setting filled with its default (settings
+    whose default is empty stay unset: an empty ``AWS_ENDPOINT_URL`` is not "none" to
+    every client)."""
     merged = dict(environ)
     for s in SETTINGS:
-        if not merged.get(s.name):
+        if s.default and not merged.get(s.name):
             merged[s.name] = s.default
     return merged

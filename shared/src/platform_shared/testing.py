@@ -4,8 +4,10 @@ Every location's tests take their ``warehouse`` fixture from :func:`catalogs` an
 :func:`temporary_warehouse`: a SQLite catalog in the test's folder, and, when a
 PostgreSQL server is named by ``WAREHOUSE_TEST_POSTGRES`` (libpq keywords of a role that
 may create databases, its password in ``WAREHOUSE_CATALOG_PASSWORD``), the same tests
-again on a fresh catalog database there. ``make test`` starts such a server
-(``tests/with_postgres.py``), so both catalogs are tested on every run.
+again on a fresh catalog database there. Likewise :func:`stores` and
+:func:`temporary_store` give a landing or export location as a folder and, when an S3
+server is named by ``STORAGE_TEST_S3_*``, as a bucket there. ``make test`` starts both
+servers (``tests/with_servers.py``), so every variant is tested on every run.
 
 :func:`definitions_snapshot` turns a location's ``Definitions`` into plain data that each
 location's ``tests/test_definitions_snapshot.py`` compares with its reviewed snapshot.
@@ -26,8 +28,14 @@ from platform_shared import dagster_private
 from platform_shared.lake import Catalog
 from platform_shared.resources import WarehouseResource
 from platform_shared.settings import current, secret
+from platform_shared.storage import BucketStore, FolderStore, S3Settings, Store, s3_client
 
 SERVER_VAR = "WAREHOUSE_TEST_POSTGRES"
+# An S3 server of the test session: its endpoint, and the key and secret it accepts.
+S3_ENDPOINT_VAR = "STORAGE_TEST_S3_ENDPOINT"
+S3_KEY_VAR = "STORAGE_TEST_S3_ACCESS_KEY_ID"
+S3_SECRET_VAR = "STORAGE_TEST_S3_SECRET_ACCESS_KEY"  # noqa: S105 (a variable's name)
+_AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def catalogs() -> list[str]:
@@ -55,6 +63,74 @@ def temporary_warehouse(folder: Path, kind: str, **fields: Any) -> Iterator[Ware
     finally:
         with _admin(server) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stores() -> list[str]:
+    """The kinds of file location this test session covers."""
+    return ["folder", "bucket"] if os.environ.get(S3_ENDPOINT_VAR) else ["folder"]
+
+
+def drop_crossed_variants(config: Any, items: list[Any]) -> None:
+    """Deselect the tests that would run a bucket on the PostgreSQL catalog.
+
+    Where files live and where the lake's catalog lives are independent: a bucket on the
+    SQLite catalog and a folder on both catalogs test every part once, where the full
+    cross product would run each test four times. Call from ``pytest_collection_modifyitems``.
+    """
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        bucket = "bucket" in (params.get("landing_kind"), params.get("exports"))
+        (dropped if bucket and params.get("warehouse") == "postgres" else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def s3_test_settings() -> S3Settings:
+    """How to reach the session's S3 server."""
+    return S3Settings(
+        endpoint_url=os.environ[S3_ENDPOINT_VAR],
+        region="us-east-1",
+        access_key_id=os.environ[S3_KEY_VAR],
+        secret_access_key=os.environ[S3_SECRET_VAR],
+    )
+
+
+@contextmanager
+def temporary_store(folder: Path, kind: str, prefix: str = "landing") -> Iterator[Store]:
+    """An empty folder, or a prefix of a new bucket on the session's S3 server.
+
+    For a bucket, this process's ``AWS_*`` settings point at the server while the block
+    runs (the code under test reads them, as a deployment's would), and the bucket and its
+    objects are removed afterwards."""
+    if kind == "folder":
+        folder.mkdir(parents=True, exist_ok=True)
+        yield FolderStore(folder)
+        return
+    settings = s3_test_settings()
+    client = s3_client(settings)
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    client.create_bucket(Bucket=bucket)
+    saved = {name: os.environ.get(name) for name in _AWS_VARS}
+    os.environ.update(
+        AWS_ENDPOINT_URL=settings.endpoint_url or "",
+        AWS_REGION=settings.region,
+        AWS_ACCESS_KEY_ID=settings.access_key_id or "",
+        AWS_SECRET_ACCESS_KEY=settings.secret_access_key or "",
+    )
+    try:
+        yield BucketStore(bucket, prefix, settings)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)
 
 
 def settings_of(warehouse: WarehouseResource) -> dict[str, str]:

@@ -50,7 +50,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         if args.any_ports
         else {loc.name: FIRST_CODE_SERVER_PORT + i for i, loc in enumerate(locations)},
     )
-    landing = root / environ.get("LANDING_DIR", current("LANDING_DIR"))
+    landing = root / environ.get("LANDING_URL", current("LANDING_URL"))
     if not _has_landing_files(landing):
         print(f"First start: writing sample data into {landing}", flush=True)
         generate(landing, SampleSpec(bad_fraction=0.01))
@@ -152,7 +152,7 @@ def cmd_sample_data(args: argparse.Namespace) -> int:
         bad_fraction=args.bad_fraction,
         bad_reference_rows=args.bad_reference_rows,
     )
-    out = Path(args.out or current("LANDING_DIR"))
+    out = Path(args.out or current("LANDING_URL"))
     started = time.perf_counter()
     files = generate(out, spec, progress=True)
     print(
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     reload.set_defaults(func=cmd_reload)
 
     sample = sub.add_parser("sample-data", help="write deterministic landing files")
-    sample.add_argument("--out", default=None, help="landing folder (default: LANDING_DIR)")
+    sample.add_argument("--out", default=None, help="landing folder (default: LANDING_URL)")
     sample.add_argument("--start", default="2025-01-01")
     sample.add_argument("--days", type=int, default=7)
     sample.add_argument("--rows", type=int, default=2100, help="total sales rows")

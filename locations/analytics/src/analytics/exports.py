@@ -1,15 +1,10 @@
-"""Export files of published tables, written so a reader never sees a partial file.
-
-People and tools read the export folder at any time: each file is written to a temporary
-sibling and moved into place only when the block that writes it succeeds.
-"""
+"""Export files of published tables: DuckDB writes each into a local scratch file, which
+``platform_shared.resources.Exports.staged`` publishes whole once the table's write has
+committed."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,20 +22,3 @@ def export_query(
 ) -> None:
     """Write the result of ``query`` to ``path`` with DuckDB's ``COPY``."""
     conn.execute(f"COPY ({query}) TO ? ({_COPY_OPTIONS[fmt]})", [*params, str(path)])
-
-
-@contextmanager
-def staged_file(path: Path) -> Iterator[Path]:
-    """A temporary sibling of ``path`` that replaces it only if the block succeeds.
-
-    People and tools read the export folder at any time: they must find the previous
-    file or the new one, never a partial write or one whose table write rolled back.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        yield staging
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    os.replace(staging, path)

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import dagster as dg
 
-from platform_shared.resources import export_folder, warehouse
+from platform_shared.resources import exports, warehouse
 from platform_shared.settings import env
 
 
@@ -30,4 +30,4 @@ def platform_links() -> PlatformLinks:
 
 
 # Built when the code server loads; each one reads its settings when a run starts.
-RESOURCES = {"warehouse": warehouse(), "exports": export_folder(), "links": platform_links()}
+RESOURCES = {"warehouse": warehouse(), "exports": exports(), "links": platform_links()}

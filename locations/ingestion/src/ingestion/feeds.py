@@ -1,21 +1,21 @@
 """The landing-zone contract: which files feed which table, and how they are named.
 
 Daily feeds deliver ``<folder>/YYYY-MM-DD.csv``, the date being the partition; reference
-feeds deliver one snapshot file at the root of the landing folder. Every name read from
-the folder is checked here before it reaches the file system or SQL.
+feeds deliver one snapshot file at the root of the landing zone (a folder, or a bucket
+prefix whose ``/``-separated keys read the same). Every name read from the landing zone
+is checked here before it reaches the file system, the object store or SQL.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from dagster import AssetKey
 
 from ingestion.keys import LOCATION
 from platform_shared.naming import asset_key, table_name
-from platform_shared.validation import UnsafeInputError, parse_partition_date, resolve_inside
+from platform_shared.validation import UnsafeInputError, parse_partition_date
 
 # The only name a daily file may have. Anything else in a feed folder is a temporary file
 # (ignored quietly) or a stray name (skipped with a warning).
@@ -65,10 +65,6 @@ class Feed:
             raise ValueError(f"feed {self.name} needs a partition key")
         day = parse_partition_date(partition_key)
         return f"{self.folder}/{day.isoformat()}.csv"
-
-    def locate(self, landing_root: Path, partition_key: str | None = None) -> Path:
-        """Absolute path of the file, or ``UnsafeInputError`` if it would leave the folder."""
-        return resolve_inside(landing_root, self.relative_path(partition_key))
 
 
 CUSTOMERS = Feed(

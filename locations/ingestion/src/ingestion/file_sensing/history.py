@@ -106,7 +106,7 @@ def loaded_before(context: dg.SensorEvaluationContext, relative: str) -> FileSta
     if latest is None:
         return None
     context.log.info(f"{relative} is not in the cursor; its last requested load is on record")
-    return FileState(sha256=latest, size=-1, mtime_ns=-1, deliveries=max(deliveries, 1))
+    return FileState(sha256=latest, size=-1, version="", deliveries=max(deliveries, 1))
 
 
 def in_latest_load(
@@ -133,4 +133,4 @@ def in_latest_load(
     if sha256 is None:
         return None
     context.log.info(f"{candidate.relative} is not in the cursor; its partition's load is known")
-    return FileState(sha256=sha256, size=-1, mtime_ns=-1, deliveries=1)
+    return FileState(sha256=sha256, size=-1, version="", deliveries=1)

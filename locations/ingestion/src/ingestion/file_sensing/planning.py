@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import dagster as dg
 
@@ -25,19 +23,16 @@ BULK_DELIVERY_FILES = 31
 BULK_RANGE_DAYS = 366
 
 
-def daily_candidates(tick: Tick, feed: Feed, root: Path) -> list[Candidate]:
+def daily_candidates(tick: Tick, feed: Feed) -> list[Candidate]:
     """Files of a daily feed whose name is a date of an open partition."""
     assert feed.folder is not None
-    try:
-        names = sorted(entry.name for entry in os.scandir(root / feed.folder))
-    except FileNotFoundError:
-        return []
     last_open = daily_partitions.get_last_partition_key()
     candidates = []
-    for name in names:
+    for file in tick.store.list(feed.folder):
+        relative = file.name
+        name = relative.rpartition("/")[2]
         if is_temporary_name(name):
             continue  # a writer's work in progress, renamed into place when complete
-        relative = f"{feed.folder}/{name}"
         try:
             partition_key = partition_of(name)
         except UnsafeInputError as exc:
@@ -52,7 +47,7 @@ def daily_candidates(tick: Tick, feed: Feed, root: Path) -> list[Candidate]:
         if last_open is None or partition_key > last_open:
             tick.skip(relative, f"{relative} waits until its day is over", warn=False)
             continue
-        candidate = tick.candidate(root, relative, partition_key)
+        candidate = tick.candidate(file, partition_key)
         if candidate is not None:
             candidates.append(candidate)
     return candidates

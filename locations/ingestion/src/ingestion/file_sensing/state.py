@@ -6,9 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
-CURSOR_VERSION = 1
+from platform_shared.storage import StoredFile
+
+# Version 1 kept a file's mtime_ns where version 2 keeps the store's version stamp (the
+# same number, as text, for a folder); a version 1 cursor is read as version 2.
+CURSOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,7 @@ class FileState:
 
     sha256: str
     size: int
-    mtime_ns: int
+    version: str  # the store's stamp: a folder file's mtime_ns, an object's ETag and time
     deliveries: int  # versions requested so far: part of the run key
 
 
@@ -26,8 +29,8 @@ class SensorState:
     """What the cursor holds, keyed by path relative to the landing folder."""
 
     files: dict[str, FileState] = field(default_factory=dict)
-    # (size, mtime_ns) of changed files the last tick saw but did not read yet.
-    unsettled: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # (size, version) of changed files the last tick saw but did not read yet.
+    unsettled: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Names reported as skipped by the last tick: each is reported once while it stays.
     skipped: set[str] = field(default_factory=set)
 
@@ -36,11 +39,21 @@ class SensorState:
         if not cursor:
             return cls()
         data = json.loads(cursor)
-        if not isinstance(data, dict) or data.get("version") != CURSOR_VERSION:
+        if not isinstance(data, dict) or data.get("version") not in (1, CURSOR_VERSION):
             raise ValueError(f"not a version {CURSOR_VERSION} cursor: {cursor[:80]!r}")
+        files = {
+            name: FileState(
+                sha256=state["sha256"],
+                size=state["size"],
+                # Version 1 had the mtime_ns where version 2 has the version stamp.
+                version=str(state["version"] if "version" in state else state["mtime_ns"]),
+                deliveries=state["deliveries"],
+            )
+            for name, state in data["files"].items()
+        }
         return cls(
-            files={name: FileState(**state) for name, state in data["files"].items()},
-            unsettled={name: (s[0], s[1]) for name, s in data["unsettled"].items()},
+            files=files,
+            unsettled={name: (s[0], str(s[1])) for name, s in data["unsettled"].items()},
             skipped=set(data["skipped"]),
         )
 
@@ -58,11 +71,14 @@ class SensorState:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A landing file whose name and location passed validation."""
+    """A landing file whose name and location passed validation, as the listing saw it."""
 
-    relative: str
-    path: Path
+    file: StoredFile
     partition_key: str | None = None
+
+    @property
+    def relative(self) -> str:
+        return self.file.name
 
 
 @dataclass(frozen=True)

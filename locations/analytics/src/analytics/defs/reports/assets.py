@@ -11,13 +11,13 @@ from pydantic import Field, field_validator
 from analytics.defs.reports import SQL
 from analytics.defs.reports.charts import daily_revenue_chart, markdown_image
 from analytics.defs.upstream import REGIONAL_DAILY_SALES
-from analytics.exports import export_query, staged_file
+from analytics.exports import export_query
 from analytics.keys import DAILY_REVENUE_REPORT, HIGH_PRIORITY, LOCATION, OWNERS, REPORTS, TIMEZONE
 from analytics.metadata import asset_page, scalar
 from analytics.resources import PlatformLinks
 from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
-from platform_shared.resources import ExportFolder, WarehouseResource
+from platform_shared.resources import Exports, WarehouseResource
 from platform_shared.validation import parse_partition_date
 
 
@@ -73,7 +73,7 @@ def daily_revenue_report(
     context: dg.AssetExecutionContext,
     config: ReportConfig,
     warehouse: WarehouseResource,
-    exports: ExportFolder,
+    exports: Exports,
     links: PlatformLinks,
 ) -> dg.MaterializeResult:
     table = table_name(DAILY_REVENUE_REPORT)
@@ -88,10 +88,9 @@ def daily_revenue_report(
         )
     start, end = window
     stem = f"daily_revenue_report_{end.isoformat()}_{config.lookback_days}d"
-    data_path = exports.path_for(f"{stem}.parquet")
-    chart_path = exports.path_for(f"{stem}.png")
+    data_name, chart_name = f"{stem}.parquet", f"{stem}.png"
 
-    with staged_file(data_path) as data_staging, staged_file(chart_path) as chart_staging:
+    with exports.staged(data_name) as data_staging, exports.staged(chart_name) as chart_staging:
 
         def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[list[Any], dict[str, Any], bytes]:
             SQL.rebuild_table(conn, "daily_revenue_report", [start, end])
@@ -127,8 +126,10 @@ def daily_revenue_report(
                 "days_with_data": dg.MetadataValue.int(days_with_data),
                 "total_revenue": dg.MetadataValue.float(float(total_revenue)),
                 "chart": dg.MetadataValue.md(markdown_image(png, "Daily revenue by region")),
-                "chart_path": dg.MetadataValue.path(str(chart_path)),
-                "export_path": dg.MetadataValue.path(str(data_path)),
+                "chart_path": dg.MetadataValue.path(exports.reference(chart_name)),
+                "chart_link": dg.MetadataValue.url(exports.link(chart_name)),
+                "export_path": dg.MetadataValue.path(exports.reference(data_name)),
+                "export_link": dg.MetadataValue.url(exports.link(data_name)),
             },
             committed_metadata(committed),
             asset_page(links, DAILY_REVENUE_REPORT),

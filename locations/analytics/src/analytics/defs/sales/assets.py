@@ -9,7 +9,7 @@ import duckdb
 
 from analytics.defs.sales import SQL
 from analytics.defs.upstream import ENRICHED_SALES
-from analytics.exports import export_query, staged_file
+from analytics.exports import export_query
 from analytics.keys import (
     HIGH_PRIORITY,
     LOCATION,
@@ -23,7 +23,7 @@ from analytics.metadata import asset_page, scalar
 from analytics.resources import PlatformLinks
 from platform_shared.metadata import committed_metadata, merge, table_metadata
 from platform_shared.naming import table_name
-from platform_shared.resources import ExportFolder, WarehouseResource
+from platform_shared.resources import Exports, WarehouseResource
 
 
 @dg.asset(
@@ -40,19 +40,18 @@ from platform_shared.resources import ExportFolder, WarehouseResource
     ),
     description=(
         "Per region over all loaded sales: orders, units, revenue, average order value "
-        "and share of total revenue. Also published as sales_summary.csv in the export "
-        "folder."
+        "and share of total revenue. Also published as sales_summary.csv under EXPORT_URL."
     ),
 )
 def sales_summary(
     context: dg.AssetExecutionContext,
     warehouse: WarehouseResource,
-    exports: ExportFolder,
+    exports: Exports,
     links: PlatformLinks,
 ) -> dg.MaterializeResult:
     table = table_name(SALES_SUMMARY)
-    export_path = exports.path_for("sales_summary.csv")
-    with staged_file(export_path) as staging:
+    export_name = "sales_summary.csv"
+    with exports.staged(export_name) as staging:
 
         def rebuild(conn: duckdb.DuckDBPyConnection) -> tuple[dict[str, Any], Any]:
             SQL.rebuild_table(conn, "sales_summary")
@@ -71,7 +70,8 @@ def sales_summary(
             {
                 "num_records": dg.MetadataValue.int(num_records),
                 "total_revenue": dg.MetadataValue.float(float(total_revenue)),
-                "export_path": dg.MetadataValue.path(str(export_path)),
+                "export_path": dg.MetadataValue.path(exports.reference(export_name)),
+                "export_link": dg.MetadataValue.url(exports.link(export_name)),
             },
             committed_metadata(committed),
             asset_page(links, SALES_SUMMARY),

@@ -10,7 +10,6 @@ reject-rate check.
 import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -35,6 +34,7 @@ from platform_shared.metadata import committed_metadata, table_metadata
 from platform_shared.naming import write_scope
 from platform_shared.partitions import daily_partitions
 from platform_shared.resources import LandingZone, WarehouseResource
+from platform_shared.storage import Store, StoredFile
 from platform_shared.validation import UnsafeInputError
 
 # What a load yields: its materialization, then its reject-rate check.
@@ -149,7 +149,7 @@ def load_feed(
     """
     threshold = quality.threshold  # a bad setting fails before anything is read
     keys: list[str | None] = list(context.partition_keys) if feed.is_daily else [None]
-    targets, missing = _locate(context, feed, landing.path, keys)
+    targets, missing = _locate(context, feed, landing.store, keys)
     started = time.monotonic()
     rejected_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -192,20 +192,25 @@ def load_feed(
 
 
 def _locate(
-    context: dg.AssetExecutionContext, feed: Feed, root: Path, keys: Sequence[str | None]
+    context: dg.AssetExecutionContext, feed: Feed, store: Store, keys: Sequence[str | None]
 ) -> tuple[list[Target], list[str]]:
-    """Validated paths of the run's files, checked before any file or SQL access."""
+    """The run's files, their names checked before any file, object or SQL access; one
+    listing finds them all (a range of a year is one request to a bucket, not 365)."""
     targets: list[Target] = []
     missing: list[str] = []
+    listed: dict[str, StoredFile] | None = None
     for key in keys:
         try:
             relative = feed.relative_path(key)
-            path = feed.locate(root, key)
+            store.check(relative)
         except UnsafeInputError as exc:
             context.log.error(f"Refusing to load {feed.name}: {exc}")
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
-        if path.is_file():
-            targets.append(Target(key, relative, path))
+        if listed is None:
+            listed = {f.name: f for f in store.list(feed.folder or "")}
+        file = listed.get(relative)
+        if file is not None and file.is_file:
+            targets.append(Target(key, relative, store.reference(relative), file.size))
         else:
             missing.append(relative)
     if missing and not targets:

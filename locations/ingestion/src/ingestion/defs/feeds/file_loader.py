@@ -17,13 +17,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
 from ingestion.defs.feeds import SQL
 from ingestion.feeds import Feed
 from ingestion.metadata import FileLoad
+from platform_shared.lake import enable_object_store
+from platform_shared.storage import is_url
 
 REJECTED_ROWS = '"ingestion"."rejected_rows"'
 
@@ -40,12 +41,14 @@ def prepare(conn: duckdb.DuckDBPyConnection) -> None:
 
 @dataclass(frozen=True)
 class Target:
-    """One file to load: its validated path, its name relative to the landing folder (as
-    recorded in ``rejected_rows``) and its validated partition key (``None``: snapshot)."""
+    """One file to load: its validated partition key (``None``: snapshot), its name
+    relative to the landing zone (as recorded in ``rejected_rows``), what DuckDB reads it
+    by (a path, or an ``s3://`` URL) and its size as listed."""
 
     partition_key: str | None
     source_file: str
-    path: Path
+    reference: str
+    size: int
 
 
 # Files are read into memory in batches of about this many bytes: enough for DuckDB to
@@ -61,7 +64,7 @@ def batches(targets: Sequence[Target], limit: int | None = None) -> Iterator[lis
     batch: list[Target] = []
     size = 0
     for target in targets:
-        file_size = target.path.stat().st_size
+        file_size = target.size
         if batch and size + file_size > limit:
             yield batch
             batch, size = [], 0
@@ -89,6 +92,9 @@ def load_files(
     keys = [t.partition_key for t in targets]
     if len(set(keys)) != len(keys):
         raise ValueError(f"{feed.name}: a partition appears twice in one load: {keys}")
+    references = [t.reference for t in targets]
+    if any(is_url(reference) for reference in references):
+        enable_object_store(conn)
     conn.execute(
         """
         CREATE OR REPLACE TEMP TABLE landing_targets AS
@@ -97,12 +103,12 @@ def load_files(
         """,
         [
             list(range(len(targets))),
-            [str(t.path) for t in targets],
+            references,
             [t.source_file for t in targets],
             keys,
         ],
     )
-    conn.execute(SQL.query("read_files"), [[str(t.path) for t in targets]])
+    conn.execute(SQL.query("read_files"), [references])
     conn.execute(SQL.query("read_lines"))
     _check_headers(conn, feed)
     conn.execute(SQL.query("split_fields"))

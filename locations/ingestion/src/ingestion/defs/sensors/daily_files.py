@@ -16,7 +16,7 @@ from platform_shared.resources import LandingZone
 from platform_shared.sensor_timing import EVERY_DAEMON_PASS
 
 # On the path from a landing file to analytics: every pass of the sensor daemon. A tick
-# lists one folder and hashes only changed files (milliseconds).
+# lists one folder or prefix and hashes only changed files (milliseconds).
 DAILY_FEED_INTERVAL_SECONDS = EVERY_DAEMON_PASS
 
 
@@ -37,10 +37,10 @@ def build_daily_feed_sensor(feed: Feed) -> dg.SensorDefinition:
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
-        tick = Tick(context, feed.key)
+        tick = Tick(context, landing.store, feed.key)
         deliveries = [
             delivery
-            for candidate in daily_candidates(tick, feed, landing.path)
+            for candidate in daily_candidates(tick, feed)
             if (delivery := tick.observe(candidate)) is not None
         ]
         return tick.result(daily_run_requests(feed, deliveries))

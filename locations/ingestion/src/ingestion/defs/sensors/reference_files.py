@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from ingestion.defs import jobs
@@ -30,13 +28,14 @@ REFERENCE_INTERVAL_SECONDS = 30
 def reference_files_sensor(
     context: dg.SensorEvaluationContext, landing: LandingZone
 ) -> dg.SensorResult:
-    tick = Tick(context)
+    tick = Tick(context, landing.store)
+    listed = {file.name: file for file in tick.store.list()}
     changed: list[tuple[Feed, Delivery]] = []
     for feed in REFERENCE_FEEDS:
-        relative = feed.relative_path()
-        if not os.path.lexists(landing.path / relative):
+        file = listed.get(feed.relative_path())
+        if file is None:
             continue
-        candidate = tick.candidate(landing.path, relative)
+        candidate = tick.candidate(file)
         if candidate is not None and (delivery := tick.observe(candidate)) is not None:
             changed.append((feed, delivery))
     if not changed:

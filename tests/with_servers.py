@@ -1,12 +1,16 @@
-"""Run a command beside a PostgreSQL server that tests may make warehouse catalogs on.
+"""Run a command beside the servers that the library tests run their variants on: a
+PostgreSQL server for warehouse catalogs and an S3 server for landing and export buckets.
 
-Usage: python -m tests.with_postgres COMMAND [ARG ...]
+Usage: python -m tests.with_servers COMMAND [ARG ...]
 
 The server is the one ``DAGSTER_POSTGRES_*`` names, or a throwaway cluster removed when
 the command ends (``tests/postgres_cluster.py``). The command gets ``WAREHOUSE_TEST_POSTGRES``
 (libpq keywords of a role that may create databases) and ``WAREHOUSE_CATALOG_PASSWORD``,
 which ``platform_shared.testing`` reads to run every warehouse test on a PostgreSQL catalog
-as well as on SQLite. ``make test`` wraps the location and shared-library tests in it.
+as well as on SQLite. The S3 server is a SeaweedFS started for the command
+(``tests/object_store.py``); the command gets ``STORAGE_TEST_S3_*``, and the landing and
+export tests run on a bucket as well as on a folder. ``make test`` wraps the location and
+shared-library tests in it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import subprocess
 import sys
 from contextlib import ExitStack
 
-from platform_shared.testing import SERVER_VAR
+from platform_shared.testing import S3_ENDPOINT_VAR, S3_KEY_VAR, S3_SECRET_VAR, SERVER_VAR
+from tests.object_store import S3Unavailable, s3_server
 from tests.postgres_cluster import ServerUnavailable, given_server, throwaway_server
 
 
@@ -34,6 +39,11 @@ def main(command: list[str]) -> int:
         except ServerUnavailable as exc:
             print(f"no PostgreSQL server for the warehouse tests: {exc}", file=sys.stderr)
             return 1
+        try:
+            s3 = stack.enter_context(s3_server()).settings
+        except S3Unavailable as exc:
+            print(f"no S3 server for the landing and export tests: {exc}", file=sys.stderr)
+            return 1
         env = server.environ
         keywords = (
             f"host={env['DAGSTER_POSTGRES_HOST']} port={env['DAGSTER_POSTGRES_PORT']} "
@@ -43,6 +53,9 @@ def main(command: list[str]) -> int:
             **os.environ,
             SERVER_VAR: keywords,
             "WAREHOUSE_CATALOG_PASSWORD": env["DAGSTER_POSTGRES_PASSWORD"],
+            S3_ENDPOINT_VAR: s3.endpoint_url or "",
+            S3_KEY_VAR: s3.access_key_id or "",
+            S3_SECRET_VAR: s3.secret_access_key or "",
         }
         return subprocess.call(command, env=child)
     return 1

@@ -1,0 +1,141 @@
+"""Folders and buckets behind one Store: listing, hashing, writing, refusing hostile names,
+and DuckDB reading and writing the same objects (the lake's data path included)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from botocore.exceptions import ClientError
+
+from platform_shared.lake import enable_object_store
+from platform_shared.resources import WarehouseResource
+from platform_shared.storage import (
+    BucketStore,
+    S3Settings,
+    Store,
+    duckdb_secret_sql,
+    s3_client,
+    store,
+)
+from platform_shared.testing import s3_test_settings, stores, temporary_store
+from platform_shared.validation import UnsafeInputError
+
+
+@pytest.fixture
+def s3_settings() -> S3Settings:
+    """The session's S3 server; its absence fails the test (``make test`` starts one)."""
+    if "bucket" not in stores():
+        pytest.fail("no S3 server: run under tests/with_servers.py, as make test does")
+    return s3_test_settings()
+
+
+@pytest.fixture(params=stores())
+def files(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    with temporary_store(tmp_path / "files", request.param) as location:
+        yield location
+
+
+def test_store_parses_folders_and_bucket_urls(tmp_path: Path) -> None:
+    assert store(str(tmp_path)).url == str(tmp_path)
+    bucket = store("s3://landing-zone/team/in/")
+    assert isinstance(bucket, BucketStore)
+    assert (bucket.bucket, bucket.prefix) == ("landing-zone", "team/in")
+    assert (
+        bucket.reference("sales/2025-01-01.csv") == "s3://landing-zone/team/in/sales/2025-01-01.csv"
+    )
+    with pytest.raises(ValueError, match="s3://bucket/prefix"):
+        store("gs://elsewhere/x")
+
+
+def test_listing_reads_and_hashes_what_was_written(files: Store) -> None:
+    content = b"sale_id,quantity\n1,2\n"
+    files.put_bytes("sales/2025-01-02.csv", content)
+    files.put_bytes("sales/2025-01-01.csv", b"")
+    files.put_bytes("customers.csv", b"x\n")
+    listed = files.list("sales")
+    assert [f.name for f in listed] == ["sales/2025-01-01.csv", "sales/2025-01-02.csv"]
+    assert [f.size for f in listed] == [0, len(content)]
+    # No descent into folders (which a folder lists as not files, a bucket not at all).
+    assert [f.name for f in files.list() if f.is_file] == ["customers.csv"]
+    assert files.list("orders") == []
+    assert files.sha256("sales/2025-01-02.csv") == hashlib.sha256(content).hexdigest()
+    stat = files.stat("sales/2025-01-02.csv")
+    assert stat is not None
+    assert stat.size == len(content)
+    assert files.stat("sales/2025-01-03.csv") is None
+
+
+def test_a_rewrite_changes_the_version(files: Store) -> None:
+    files.put_bytes("products.csv", b"one\n")
+    first = files.stat("products.csv")
+    files.put_bytes("products.csv", b"two, longer\n")
+    second = files.stat("products.csv")
+    assert first is not None
+    assert second is not None
+    assert (first.size, first.version) != (second.size, second.version)
+    files.delete("products.csv")
+    assert files.stat("products.csv") is None
+
+
+@pytest.mark.parametrize(
+    "name", ["../outside.csv", "/etc/passwd", "sales/../../x.csv", "a\nb.csv", "sales//x.csv", ""]
+)
+def test_hostile_names_are_refused_before_any_access(files: Store, name: str) -> None:
+    with pytest.raises(UnsafeInputError):
+        files.stat(name)
+    with pytest.raises(UnsafeInputError):
+        files.put_bytes(name, b"x")
+
+
+def test_duckdb_reads_the_same_objects(files: Store) -> None:
+    files.put_bytes("orders/2025-01-01.csv", b"order_id,status\n7,shipped\n")
+    with duckdb.connect(config={"autoinstall_known_extensions": False}) as conn:
+        enable_object_store(conn)
+        rows = conn.execute(
+            "SELECT * FROM read_csv(?)", [files.reference("orders/2025-01-01.csv")]
+        ).fetchall()
+    assert rows == [(7, "shipped")]
+
+
+@pytest.mark.s3
+def test_wrong_credentials_are_refused_and_the_secret_is_never_shown(
+    s3_settings: S3Settings,
+) -> None:
+    good = s3_settings
+    wrong = S3Settings(good.endpoint_url, good.region, good.access_key_id, "not-the-secret")
+    with pytest.raises(ClientError, match=r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied"):
+        s3_client(wrong).list_buckets()
+    assert good.secret_access_key
+    assert good.secret_access_key not in repr(good)
+    assert "KEY_ID" in duckdb_secret_sql(good)
+
+
+@pytest.mark.s3
+def test_the_lake_keeps_its_data_in_a_bucket(tmp_path: Path, s3_settings: S3Settings) -> None:
+    with temporary_store(tmp_path, "bucket", prefix="lake") as bucket:
+        assert isinstance(bucket, BucketStore)
+        lake = WarehouseResource(
+            catalog=f"sqlite:{tmp_path / 'catalog.sqlite'}", data_path=bucket.url
+        )
+        committed = lake.write(
+            lambda conn: conn.execute(
+                "CREATE SCHEMA IF NOT EXISTS t; "
+                "CREATE OR REPLACE TABLE t.numbers AS SELECT range AS n FROM range(100000)"
+            ),
+            what="t.numbers",
+        )
+        lake.write(lambda conn: conn.execute("DELETE FROM t.numbers WHERE n >= 10"), what="t")
+        with lake.get_connection() as conn:
+            now = conn.execute("SELECT count(*), sum(n) FROM t.numbers").fetchone()
+            then = conn.execute(
+                f"SELECT count(*) FROM t.numbers AT (VERSION => {committed.snapshot_id})"
+            ).fetchone()
+        assert now == (10, 45)
+        assert then == (100000,)
+        keys = [f.name for f in bucket.list("t/numbers")]
+        assert keys
+        assert all(k.endswith(".parquet") for k in keys)
