@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 CORE: tuple[str, ...] = ("dagster", "dagster-dg-cli", "dagster-graphql", "dagster-webserver")
-LIBRARIES: tuple[str, ...] = ("dagster-duckdb", "dagster-duckdb-pandas", "dagster-postgres")
+LIBRARIES: tuple[str, ...] = (
+    "dagster-aws",
+    "dagster-duckdb",
+    "dagster-duckdb-pandas",
+    "dagster-k8s",
+    "dagster-postgres",
+)
 # Dagster releases its libraries as 0.(minor + 16).patch alongside 1.minor.patch.
 LIBRARY_MINOR_OFFSET = 16
 PINS = Path("pyproject.toml")

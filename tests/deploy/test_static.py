@@ -88,6 +88,15 @@ COMPOSE_SETTINGS = {
     **PATH_SETTINGS,
     "WAREHOUSE_CATALOG": "postgres:dbname=warehouse host=postgres port=5432 user=warehouse",
 }
+# On Kubernetes nothing lives on a volume: every file in the bucket, the catalog in
+# PostgreSQL, so run pods may go to any node.
+HELM_FILE_SETTINGS = {
+    "WAREHOUSE_DATA_PATH": "s3://platform/lake/",
+    "LANDING_URL": "s3://platform/landing",
+    "EXPORT_URL": "s3://platform/exports",
+}
+# Settings whose values are credentials: from a Secret, never a value in the file.
+HELM_SECRET_SETTINGS = ("WAREHOUSE_CATALOG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|private[_-]?key)")
 LOCATIONS = workspace_locations()
 
@@ -609,11 +618,17 @@ def test_helm_user_deployment(location: Location) -> None:
     }
     env = _env_list(deployment["env"])
     assert {s.name for s in SETTINGS} <= set(env)
-    mounts = [m["mountPath"] for m in deployment["volumeMounts"]]
-    for name, path in PATH_SETTINGS.items():
-        assert env[name]["value"] == path
-        folder = path.removeprefix("sqlite:")  # the catalog's file
-        assert any(folder.startswith(m + "/") for m in mounts), f"{name} is on no volume"
+    assert not deployment.get("volumes")
+    assert not deployment.get("volumeMounts")
+    for name, url in HELM_FILE_SETTINGS.items():
+        assert env[name]["value"] == url
+    assert env["WAREHOUSE_CATALOG"]["value"].startswith("postgres:")
+    for name in HELM_SECRET_SETTINGS:
+        assert "value" not in env[name], f"{name} must come from a Secret"
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"]
+    # The same object store as the platform release's compute logs.
+    for name in ("AWS_ENDPOINT_URL", "AWS_REGION"):
+        assert env[name] == _env_list(platform["dagsterWebserver"]["env"])[name]
     # The image's own dagster.yaml stays valid in the pod: same database as the platform.
     pg = platform["postgresql"]
     assert env["DAGSTER_POSTGRES_HOST"]["value"] == pg["postgresqlHost"]
@@ -649,9 +664,34 @@ def test_helm_platform_release() -> None:
         _final(parse_dockerfile(HOST_DOCKERFILE))
     )
     launcher = values["runLauncher"]
-    assert launcher["type"] in {"CustomRunLauncher", "K8sRunLauncher"}
-    if launcher["type"] == "CustomRunLauncher":
-        assert launcher["config"]["customRunLauncher"]["class"] == "DefaultRunLauncher"
+    assert launcher["type"] == "K8sRunLauncher"
+    assert launcher["config"]["k8sRunLauncher"]["runK8sConfig"]["containerConfig"]["resources"]
+    logs = values["computeLogManager"]
+    assert logs["type"] == "S3ComputeLogManager"
+    s3 = logs["config"]["s3ComputeLogManager"]
+    assert s3["endpointUrl"] == {"env": "AWS_ENDPOINT_URL"}
+    bucket = HELM_FILE_SETTINGS["LANDING_URL"].removeprefix("s3://").partition("/")[0]
+    assert s3["bucket"] == bucket
+    for component in ("dagsterWebserver", "dagsterDaemon"):
+        assert {"AWS_ENDPOINT_URL", "AWS_REGION"} <= set(_env_list(values[component]["env"]))
+        assert values[component]["envSecrets"] == [{"name": "platform-object-store"}]
+
+
+def test_every_image_can_open_the_deployed_instance() -> None:
+    """The Helm instance names dagster-k8s's run launcher and dagster-aws's compute log
+    manager, which every process opening it imports: run pods, code servers, webserver and
+    daemon. Every image carries platform-instance (the host's group, and each location
+    through platform-shared), which requires both."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    packages = {p["name"]: p for p in lock["package"]}
+
+    def requires(name: str) -> set[str]:
+        return {d["name"] for d in packages[name].get("dependencies", [])}
+
+    assert {"dagster-aws", "dagster-k8s"} <= requires("platform-instance")
+    assert "platform-instance" in requires("platform-shared")
+    host = {d["name"] for d in packages["data-platform"]["dev-dependencies"]["host"]}
+    assert "platform-instance" in host
 
 
 def test_helm_charts_are_the_version_of_the_dagster_pin() -> None:

@@ -25,7 +25,7 @@ def _script() -> ModuleType:
 
 
 upgrade = _script()
-DAGSTER_REQUIREMENT = re.compile(r"^(dagster(?:-[a-z-]+)?)\s*(.*)$")
+DAGSTER_REQUIREMENT = re.compile(r"^(dagster(?:-[a-z0-9-]+)?)\s*(.*)$")
 
 
 def _member_pyprojects() -> list[str]:

@@ -240,6 +240,33 @@ def test_hostile_names_and_symlinks_are_skipped_with_one_warning(
     assert "Skipping" not in caplog.text  # reported once, not every 15 seconds
 
 
+@pytest.mark.s3
+@pytest.mark.parametrize("landing_kind", ["bucket"])
+def test_hostile_object_keys_are_skipped_with_one_warning(landing, hashed, caplog, tick):
+    # Keys no S3 client of the platform would write: put with the raw client.
+    for name in [
+        'sales/2025-01-03".csv',
+        "sales/2025-01-0\n4.csv",
+        "sales/2025-01-05.csv'); DROP TABLE x;--",
+        "sales/x..y.csv",
+        "sales/2025-02-30.csv",
+        "sales/nested/2025-01-06.csv",  # below the feed's prefix: not the feed's file
+    ]:
+        landing.client.put_object(Bucket=landing.bucket, Key=f"{landing.prefix}/{name}", Body=V1)
+
+    first = tick(sales_file_sensor)
+
+    assert requests(first) == []
+    assert hashed == []  # none of them was read
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 5
+    assert "'2025-01-0\\n4.csv' is not YYYY-MM-DD.csv" in caplog.text
+    assert "is not a valid date" in caplog.text
+    caplog.clear()
+    assert requests(tick(sales_file_sensor, first.cursor)) == []
+    assert "Skipping" not in caplog.text
+
+
 @FOLDER_ONLY
 def test_symlink_inside_the_landing_folder_is_followed(write, landing_folder, tick):
     target = write("archive/sales-2025-01-02.csv", V1).path

@@ -4,7 +4,7 @@ Landing files, the lake's Parquet files and exports are each named by one settin
 holds a folder (the embedded default) or an ``s3://bucket/prefix`` URL on any
 S3-compatible store (AWS S3, SeaweedFS, MinIO, Ceph). Python code lists, hashes, reads and
 writes through :class:`Store`; DuckDB reads and writes the same objects itself, through
-:func:`duckdb_secret` and the ``httpfs`` extension.
+:func:`duckdb_secret_sql` and the ``httpfs`` extension.
 
 One S3 client, boto3, serves everything: dagster-aws's compute log manager uses it too,
 so a deployment configures one set of ``AWS_*`` variables (see :mod:`.settings`).
@@ -258,7 +258,7 @@ _CLIENTS_LOCK = threading.Lock()
 
 def s3_client(settings: S3Settings | None = None) -> Any:
     """A boto3 S3 client for ``settings`` (default: this process's), one per process."""
-    import boto3  # seconds of import: only where a bucket is used
+    import boto3  # 0.4 s to import: only where a bucket is used, not in every code server
     from botocore.config import Config
 
     settings = settings or S3Settings.from_environment()
@@ -365,9 +365,8 @@ class BucketStore(Store):
 
 
 def _object(name: str, size: int, item: Any) -> StoredFile:
-    """A listed or inspected object; its ETag and time together make the version (the
-    ETag alone may repeat across a delete and a re-upload of the same bytes, which is the
-    same content anyway, but some stores reuse it across different multipart uploads)."""
+    """A listed or inspected object. Its version is the ETag with the modification time:
+    any new upload changes one or the other."""
     modified = item.get("LastModified")
     stamp = modified.isoformat() if modified is not None else ""
     return StoredFile(
