@@ -131,7 +131,8 @@ class Runner:
                 code = proc.wait()
                 progress(f"concurrency {phase:<10} {run.location:<15} exit {code}")
                 if code != 0:
-                    tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                    # The error's own message sits above a long traceback: keep both.
+                    tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
                     raise RuntimeError(f"{phase} run of {run.location} failed:\n{tail}")
         finally:
             # A failure leaves no run behind: the others are stopped by their own PIDs.
