@@ -17,10 +17,9 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import retry, stop_after_delay, wait_fixed
+from tenacity import retry, retry_if_not_exception_type, stop_after_delay, wait_fixed
 
 from platform_shared.storage import S3Settings, s3_client
 from platform_stack.topology import free_port
@@ -33,26 +32,6 @@ class S3Unavailable(RuntimeError):
     """No S3 server could be started: the message says what to do."""
 
 
-@dataclass(frozen=True)
-class S3Server:
-    """A running server and the settings that reach it."""
-
-    pid: int
-    settings: S3Settings
-
-    @property
-    def environ(self) -> dict[str, str]:
-        """The ``AWS_*`` settings a process needs to use this server."""
-        assert self.settings.endpoint_url
-        assert self.settings.access_key_id
-        return {
-            "AWS_ENDPOINT_URL": self.settings.endpoint_url,
-            "AWS_REGION": self.settings.region,
-            "AWS_ACCESS_KEY_ID": self.settings.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.settings.secret_access_key or "",
-        }
-
-
 def weed_binary() -> str:
     path = Path(sys.prefix) / "bin" / "weed"
     if not path.is_file():
@@ -61,8 +40,8 @@ def weed_binary() -> str:
 
 
 @contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """A SeaweedFS S3 server for the duration of the block."""
+def s3_server() -> Iterator[S3Settings]:
+    """A SeaweedFS S3 server for the duration of the block, as the settings that reach it."""
     binary = weed_binary()
     with tempfile.TemporaryDirectory(prefix="platform-s3-") as folder:
         key_id, secret = "test-" + secrets.token_hex(6), secrets.token_urlsafe(24)
@@ -123,14 +102,19 @@ def s3_server() -> Iterator[S3Server]:
         )
         try:
             _wait_ready(process, settings, Path(folder) / "weed.log")
-            yield S3Server(process.pid, settings)
+            yield settings
         finally:
             _stop(process)
             log.close()
 
 
 def _wait_ready(process: subprocess.Popen[bytes], settings: S3Settings, log: Path) -> None:
-    @retry(stop=stop_after_delay(READY_SECONDS), wait=wait_fixed(0.3), reraise=True)
+    @retry(
+        retry=retry_if_not_exception_type(S3Unavailable),  # exited: no point waiting
+        stop=stop_after_delay(READY_SECONDS),
+        wait=wait_fixed(0.3),
+        reraise=True,
+    )
     def ready() -> None:
         if process.poll() is not None:
             raise S3Unavailable(f"weed exited ({process.returncode}): {log.read_text()[-2000:]}")

@@ -40,7 +40,7 @@ def main(command: list[str]) -> int:
             print(f"no PostgreSQL server for the warehouse tests: {exc}", file=sys.stderr)
             return 1
         try:
-            s3 = stack.enter_context(s3_server()).settings
+            s3 = stack.enter_context(s3_server())
         except S3Unavailable as exc:
             print(f"no S3 server for the landing and export tests: {exc}", file=sys.stderr)
             return 1

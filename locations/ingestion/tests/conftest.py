@@ -67,10 +67,9 @@ def resources(warehouse: WarehouseResource, landing: Store) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Delivered:
-    """A file a test delivered: its name, what DuckDB reads it by, its bytes, and in a
-    folder its path."""
+    """A file a test delivered: what DuckDB reads it by, its bytes, and in a folder its
+    path."""
 
-    name: str
     reference: str
     data: bytes
     path: Path | None
@@ -86,16 +85,15 @@ def write(landing: Store) -> Callable[..., Delivered]:
 
     def _write(relative: str, content: str | bytes, mtime: float | None = OLD) -> Delivered:
         data = content.encode() if isinstance(content, str) else content
-        name = relative.rpartition("/")[2]
         if not isinstance(landing, FolderStore):
             landing.put_bytes(relative, data)
-            return Delivered(name, landing.reference(relative), data, None)
+            return Delivered(landing.reference(relative), data, None)
         path = landing.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         if mtime is not None:
             os.utime(path, (mtime, mtime))
-        return Delivered(name, str(path), data, path)
+        return Delivered(str(path), data, path)
 
     return _write
 

@@ -250,7 +250,7 @@ def test_hostile_object_keys_are_skipped_with_one_warning(landing, hashed, caplo
         "sales/2025-01-05.csv'); DROP TABLE x;--",
         "sales/x..y.csv",
         "sales/2025-02-30.csv",
-        "sales/nested/2025-01-06.csv",  # below the feed's prefix: not the feed's file
+        "sales/nested/2025-01-06.csv",  # a deeper prefix, as a sub-folder: not a file
     ]:
         landing.client.put_object(Bucket=landing.bucket, Key=f"{landing.prefix}/{name}", Body=V1)
 
@@ -259,8 +259,9 @@ def test_hostile_object_keys_are_skipped_with_one_warning(landing, hashed, caplo
     assert requests(first) == []
     assert hashed == []  # none of them was read
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 5
+    assert len(warnings) == 6
     assert "'2025-01-0\\n4.csv' is not YYYY-MM-DD.csv" in caplog.text
+    assert "'nested' is not YYYY-MM-DD.csv" in caplog.text
     assert "is not a valid date" in caplog.text
     caplog.clear()
     assert requests(tick(sales_file_sensor, first.cursor)) == []

@@ -23,7 +23,7 @@ import dagster as dg
 import duckdb
 
 from platform_shared.settings import secret
-from platform_shared.storage import duckdb_secret_sql, is_url
+from platform_shared.storage import duckdb_secret_sql, is_url, sql_quote
 
 # The name the lake is attached under in every connection: the locations' SQL names
 # tables as <schema>.<table> and never the catalog, and a neutral name cannot be mistaken
@@ -109,7 +109,7 @@ class Catalog:
 def enable_object_store(conn: duckdb.DuckDBPyConnection) -> None:
     """Let ``conn`` (and every cursor of its database) read and write ``s3://`` URLs with
     this process's ``AWS_*`` settings: ``httpfs`` from its wheel, and a temporary secret."""
-    conn.execute(f"LOAD '{_quote(str(extension_file('httpfs')))}'")
+    conn.execute(f"LOAD '{sql_quote(str(extension_file('httpfs')))}'")
     conn.execute(duckdb_secret_sql())
 
 
@@ -118,7 +118,7 @@ def attach(
 ) -> None:
     """Load the extensions and attach the lake as :data:`CATALOG`, the default catalog."""
     for name in ("ducklake", catalog.extension):
-        conn.execute(f"LOAD '{_quote(str(extension_file(name)))}'")
+        conn.execute(f"LOAD '{sql_quote(str(extension_file(name)))}'")
     options = []
     if data_path:
         if is_url(data_path):
@@ -130,7 +130,7 @@ def attach(
                 folder.mkdir(parents=True, exist_ok=True)
             # DuckLake joins file names onto the data path as text.
             data_path = str(folder) + os.sep
-        options.append(f"DATA_PATH '{_quote(data_path)}'")
+        options.append(f"DATA_PATH '{sql_quote(data_path)}'")
     if read_only:
         options.append("READ_ONLY")
     if catalog.kind == "sqlite":
@@ -142,10 +142,10 @@ def attach(
         if password is not None:
             conn.execute(
                 f"CREATE OR REPLACE TEMPORARY SECRET {_SECRET} "
-                f"(TYPE postgres, PASSWORD '{_quote(password)}')"
+                f"(TYPE postgres, PASSWORD '{sql_quote(password)}')"
             )
             options.append(f"META_SECRET '{_SECRET}'")
-    target = _quote(f"ducklake:{catalog.kind}:{catalog.target}")
+    target = sql_quote(f"ducklake:{catalog.kind}:{catalog.target}")
     conn.execute(f"ATTACH '{target}' AS {CATALOG} ({', '.join(options)})")
     conn.execute(f"USE {CATALOG}")
 
@@ -215,7 +215,3 @@ def maintain(conn: duckdb.DuckDBPyConnection, *, retention: str) -> Maintained:
         snapshots_expired=len(expired),
         files_deleted=len(deleted),
     )
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "''")

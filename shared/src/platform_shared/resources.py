@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import tempfile
 import threading
@@ -33,7 +34,8 @@ from platform_shared.lake import (
     is_transient,
 )
 from platform_shared.settings import env
-from platform_shared.storage import Store, checked_name, store
+from platform_shared.storage import Store, store
+from platform_shared.validation import checked_name
 
 T = TypeVar("T")
 
@@ -261,7 +263,7 @@ class Exports(ConfigurableResource):
         with tempfile.TemporaryDirectory(prefix="export-") as scratch:
             staging = Path(scratch) / Path(name).name
             yield staging
-            target.put_file(name, staging)
+            target.put_file(name, staging, mimetypes.guess_type(name)[0])
 
     def reference(self, name: str) -> str:
         """The published file as a path or ``s3://`` URL."""

@@ -22,14 +22,17 @@ import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from platform_shared.settings import current, secret
-from platform_shared.validation import UnsafeInputError, resolve_inside
+from platform_shared.validation import checked_name, resolve_inside
 
 _HASH_CHUNK = 1024 * 1024
+# Files written aside (mkstemp: mode 0600) get the mode a plain write would give them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 # The longest a SigV4-signed URL may live: links to a bucket's exports in asset metadata
 # work for a week after the run (set EXPORT_LINK_BASE for links that do not expire).
 SIGNED_LINK_SECONDS = 7 * 24 * 3600
@@ -65,17 +68,6 @@ def store(location: str) -> Store:
     if parsed.scheme != "s3" or not parsed.netloc:
         raise ValueError(f"{location!r}: use a folder or s3://bucket/prefix")
     return BucketStore(parsed.netloc, parsed.path.strip("/"))
-
-
-def checked_name(name: str) -> str:
-    """``name`` if it is a plain relative name: no empty, ``.`` or ``..`` part, no leading
-    slash, backslash or control character (a newline would forge log lines)."""
-    if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise UnsafeInputError(f"file name {name!r} is empty or has control characters")
-    parts = name.split("/")
-    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
-        raise UnsafeInputError(f"file name {name!r} escapes the landing folder")
-    return name
 
 
 class Store(ABC):
@@ -155,7 +147,7 @@ class FolderStore(Store):
 
     def path(self, name: str) -> Path:
         """The absolute path of ``name``, or ``UnsafeInputError`` if it leaves the folder."""
-        return resolve_inside(self.root, checked_name(name))
+        return resolve_inside(self.root, name)
 
     def check(self, name: str) -> None:
         self.path(name)
@@ -202,10 +194,11 @@ class FolderStore(Store):
     def _aside(self, name: str) -> Iterator[tuple[IO[bytes], Path]]:
         """A file written beside ``name`` and renamed onto it if the block succeeds: a
         reader never sees half a file."""
-        target = self.root / checked_name(name)
+        target = self.path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
+            os.fchmod(fd, 0o666 & ~_UMASK)
             with os.fdopen(fd, "wb") as handle:
                 yield handle, Path(temporary)
             os.replace(temporary, target)
@@ -214,10 +207,10 @@ class FolderStore(Store):
             raise
 
     def link(self, name: str) -> str:
-        return (self.root / checked_name(name)).absolute().as_uri()
+        return self.path(name).as_uri()
 
     def delete(self, name: str) -> None:
-        (self.root / checked_name(name)).unlink(missing_ok=True)
+        self.path(name).unlink(missing_ok=True)
 
     def reference(self, name: str) -> str:
         return str(self.path(name))
@@ -234,7 +227,7 @@ class S3Settings:
     endpoint_url: str | None
     region: str
     access_key_id: str | None
-    secret_access_key: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)  # never printed
 
     @classmethod
     def from_environment(cls) -> S3Settings:
@@ -243,12 +236,6 @@ class S3Settings:
             region=current("AWS_REGION"),
             access_key_id=current("AWS_ACCESS_KEY_ID") or None,
             secret_access_key=secret("AWS_SECRET_ACCESS_KEY"),
-        )
-
-    def __repr__(self) -> str:  # never print the secret
-        return (
-            f"S3Settings(endpoint_url={self.endpoint_url!r}, region={self.region!r}, "
-            f"access_key_id={self.access_key_id!r})"
         )
 
 
@@ -314,31 +301,32 @@ class BucketStore(Store):
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
             for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):
+                    continue  # a console's "folder" marker, not a file
                 found.append(_object(self._name(item["Key"]), item["Size"], item))
+            # Deeper prefixes are what a folder lists as sub-folders: not files.
+            for sub in page.get("CommonPrefixes", []):
+                found.append(StoredFile(self._name(sub["Prefix"].rstrip("/")), -1, ""))
         return sorted(found, key=lambda f: f.name)
 
     def stat(self, name: str) -> StoredFile | None:
-        from botocore.exceptions import ClientError
-
+        key = self.key(name)
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.key(name))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+            with _as_os_errors(name):
+                head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except FileNotFoundError:
+            return None
         return _object(name, head["ContentLength"], head)
 
     @contextmanager
     def open(self, name: str) -> Iterator[IO[bytes]]:
         key = self.key(name)
-        try:
+        with _as_os_errors(name):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except self.client.exceptions.NoSuchKey as exc:
-            raise FileNotFoundError(f"{self.url}: no object {name!r}") from exc
-        try:
-            yield body
-        finally:
-            body.close()
+            try:
+                yield body
+            finally:
+                body.close()
 
     def put_bytes(self, name: str, data: bytes, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
@@ -364,11 +352,33 @@ class BucketStore(Store):
         return f"s3://{self.bucket}/{self.key(name)}"
 
 
+@contextmanager
+def _as_os_errors(name: str) -> Iterator[None]:
+    """The store's errors about one object as the file system's: ``FileNotFoundError``
+    for a missing key, ``PermissionError`` for a refused one, ``OSError`` for the rest
+    (callers skip such a file rather than fail for all)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), error.get("Message", "")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise FileNotFoundError(f"{name}: no such object") from exc
+        if code in ("403", "AccessDenied"):
+            raise PermissionError(f"{name}: access denied") from exc
+        raise OSError(f"{name}: {code} {message}".strip()) from exc
+    except BotoCoreError as exc:
+        raise OSError(f"{name}: {exc}") from exc
+
+
 def _object(name: str, size: int, item: Any) -> StoredFile:
     """A listed or inspected object. Its version is the ETag with the modification time:
-    any new upload changes one or the other."""
+    any new upload changes one or the other. The time is cut to whole seconds, as HEAD
+    reports it, where a listing may give milliseconds (MinIO does)."""
     modified = item.get("LastModified")
-    stamp = modified.isoformat() if modified is not None else ""
+    stamp = modified.replace(microsecond=0).isoformat() if modified is not None else ""
     return StoredFile(
         name,
         int(size),
@@ -385,19 +395,21 @@ def duckdb_secret_sql(settings: S3Settings | None = None) -> str:
     """``CREATE SECRET`` for a DuckDB connection (with ``httpfs`` loaded) to reach the
     store as this process's ``AWS_*`` settings describe; never log it."""
     settings = settings or S3Settings.from_environment()
-    options = ["TYPE s3", f"REGION '{_quote(settings.region)}'"]
+    options = ["TYPE s3", f"REGION '{sql_quote(settings.region)}'"]
     if settings.access_key_id:
-        options.append(f"KEY_ID '{_quote(settings.access_key_id)}'")
-        options.append(f"SECRET '{_quote(settings.secret_access_key or '')}'")
+        options.append(f"KEY_ID '{sql_quote(settings.access_key_id)}'")
+        options.append(f"SECRET '{sql_quote(settings.secret_access_key or '')}'")
     if settings.endpoint_url:
         endpoint = urllib.parse.urlsplit(settings.endpoint_url)
         options += [
-            f"ENDPOINT '{_quote(endpoint.netloc)}'",
+            f"ENDPOINT '{sql_quote(endpoint.netloc)}'",
             "URL_STYLE 'path'",
             f"USE_SSL {'true' if endpoint.scheme == 'https' else 'false'}",
         ]
     return f"CREATE OR REPLACE TEMPORARY SECRET {_DUCKDB_SECRET} ({', '.join(options)})"
 
 
-def _quote(text: str) -> str:
+def sql_quote(text: str) -> str:
+    """``text`` inside a single-quoted SQL literal (the statements that take no parameter:
+    ATTACH, LOAD, CREATE SECRET)."""
     return text.replace("'", "''")

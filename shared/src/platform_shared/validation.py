@@ -30,17 +30,22 @@ def parse_partition_date(key: str, what: str = "partition key") -> dt.date:
         raise UnsafeInputError(f"{what} {key!r} is not a valid date: {exc}") from exc
 
 
-def resolve_inside(root: Path, relative: str) -> Path:
-    """``root / relative`` if it stays inside ``root`` once symlinks are resolved.
+def checked_name(name: str) -> str:
+    """``name`` if it is a plain relative name, the same in a folder and in a bucket: no
+    empty, ``.`` or ``..`` part, no leading slash or backslash, no control character
+    (newlines in a name would forge log lines)."""
+    if not name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise UnsafeInputError(f"file name {name!r} is empty or has control characters")
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+        raise UnsafeInputError(f"file name {name!r} escapes the landing folder")
+    return name
 
-    Rejects absolute paths, ``..`` components, control characters (newlines in a name
-    would forge log lines) and symlinks that point outside the folder.
-    """
-    if not relative or any(ord(ch) < 32 or ord(ch) == 127 for ch in relative):
-        raise UnsafeInputError(f"file name {relative!r} is empty or has control characters")
-    candidate = Path(relative)
-    if candidate.is_absolute() or ".." in candidate.parts:
-        raise UnsafeInputError(f"file name {relative!r} escapes the landing folder")
+
+def resolve_inside(root: Path, relative: str) -> Path:
+    """``root / relative`` if ``relative`` is a :func:`checked_name` and the path stays
+    inside ``root`` once symlinks are resolved."""
+    candidate = Path(checked_name(relative))
     root_resolved = root.resolve()
     resolved = (root / candidate).resolve()
     if not resolved.is_relative_to(root_resolved):

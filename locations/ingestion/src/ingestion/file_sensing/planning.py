@@ -28,7 +28,12 @@ def daily_candidates(tick: Tick, feed: Feed) -> list[Candidate]:
     assert feed.folder is not None
     last_open = daily_partitions.get_last_partition_key()
     candidates = []
-    for file in tick.store.list(feed.folder):
+    try:
+        listed = tick.store.list(feed.folder)
+    except UnsafeInputError as exc:  # the feed's folder is a link out of the landing zone
+        tick.skip(feed.folder, f"Skipping landing folder {feed.folder}/: {exc}")
+        return []
+    for file in listed:
         relative = file.name
         name = relative.rpartition("/")[2]
         if is_temporary_name(name):

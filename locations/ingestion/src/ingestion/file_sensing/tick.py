@@ -100,7 +100,7 @@ class Tick:
             after = self.store.stat(relative)
         except FileNotFoundError:
             return None  # removed since the listing; nothing to do
-        except OSError as exc:
+        except (OSError, UnsafeInputError) as exc:  # unreadable, or a link moved out since
             self.skip(relative, f"Skipping landing file {relative!r}: {exc}")
             return None
         if after is None:
