@@ -123,10 +123,14 @@ def test_snapshot_replaces_the_whole_table(write, resources, query):
 
 
 def test_partition_range_loads_each_file_in_one_run(write, resources, query):
-    paths = [
-        write(f"sales/{DAY}.csv", sales_csv(*good_sales(1, 20), sale(21, quantity=0))),
-        write(f"sales/{NEXT_DAY}.csv", sales_csv(*good_sales(30, 2, day=NEXT_DAY))),
-    ]
+    delivered = {
+        f"sales/{DAY}.csv": write(
+            f"sales/{DAY}.csv", sales_csv(*good_sales(1, 20), sale(21, quantity=0))
+        ),
+        f"sales/{NEXT_DAY}.csv": write(
+            f"sales/{NEXT_DAY}.csv", sales_csv(*good_sales(30, 2, day=NEXT_DAY))
+        ),
+    }
 
     instance = dg.DagsterInstance.ephemeral()
 
@@ -174,7 +178,7 @@ def test_partition_range_loads_each_file_in_one_run(write, resources, query):
     (evaluation,) = result.get_asset_check_evaluations()
     files = cast("dict[str, dict[str, Any]]", evaluation.metadata["files"].value)
     assert {name: entry["sha256"] for name, entry in files.items()} == {
-        f"sales/{path.name}": hashlib.sha256(path.read_bytes()).hexdigest() for path in paths
+        name: hashlib.sha256(file.read_bytes()).hexdigest() for name, file in delivered.items()
     }
     assert files[f"sales/{DAY}.csv"]["rejected"] == 1
 
