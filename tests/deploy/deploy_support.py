@@ -1,11 +1,12 @@
 """What the deployment tests read: workspace locations, Dockerfiles, build-context rules.
 
 Small, strict readers of the repository's own files (they fail on what they do not
-understand rather than guess), shared by ``test_static.py`` and ``test_image_recipes.py``.
+understand rather than guess), shared by the deployment tests.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -23,6 +25,17 @@ HOST_DOCKERFILE = "deploy/docker/host.Dockerfile"
 # The one image recipe of every code location, named by its build argument LOCATION.
 LOCATION_DOCKERFILE = "deploy/docker/location.Dockerfile"
 INSTALL_SCRIPT = "deploy/docker/install.sh"
+
+
+def load_script(relpath: str) -> ModuleType:
+    """A script of the repository that is not part of any package, imported as a module."""
+    path = ROOT / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_yaml(relpath: str) -> Any:

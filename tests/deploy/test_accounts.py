@@ -8,7 +8,6 @@ proxy's reload is replaced where the command line would ask Docker.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import secrets
 import stat
@@ -20,6 +19,7 @@ import bcrypt
 import pytest
 
 from platform_stack import accounts, cli
+from tests.deploy.deploy_support import load_script
 
 NAME = "ana"
 
@@ -251,13 +251,7 @@ def test_only_a_running_proxy_is_asked_to_reload(
 
 
 def _reload_module() -> Any:
-    path = Path(__file__).resolve().parents[2] / "deploy/docker/reload_location.py"
-    spec = importlib.util.spec_from_file_location("reload_location", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("deploy/docker/reload_location.py")
 
 
 class FakeWebserver:

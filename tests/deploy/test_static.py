@@ -10,7 +10,6 @@ agreeing on names, ports and modules. Exposure and secrets are checked the same 
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -40,6 +39,7 @@ from tests.deploy.deploy_support import (
     env_references,
     interpolate,
     lines_naming_locations,
+    load_script,
     load_yaml,
     parse_dockerfile,
     workspace_locations,
@@ -485,12 +485,7 @@ def test_build_context_holds_what_the_images_need_and_nothing_local() -> None:
 
 
 def _changed_locations() -> Any:
-    spec = importlib.util.spec_from_file_location("changed_locations", ROOT / CHANGED_LOCATIONS)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(CHANGED_LOCATIONS)
 
 
 @pytest.mark.processes  # git ls-files

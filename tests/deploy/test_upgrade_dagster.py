@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import tomllib
-from types import ModuleType
 
 import pytest
 
 from platform_instance.dagster_private import TESTED_DAGSTER_VERSIONS
-from tests.deploy.deploy_support import ROOT
+from tests.deploy.deploy_support import ROOT, load_script
 
-
-def _script() -> ModuleType:
-    path = ROOT / "deploy" / "upgrade_dagster.py"
-    spec = importlib.util.spec_from_file_location("upgrade_dagster", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-upgrade = _script()
+upgrade = load_script("deploy/upgrade_dagster.py")
 DAGSTER_REQUIREMENT = re.compile(r"^(dagster(?:-[a-z0-9-]+)?)\s*(.*)$")
 
 
