@@ -40,8 +40,8 @@ setup: $(if $(findstring .tools,$(UV)),.tools/bin/uv)  ## install the dev enviro
 dev: setup  ## run the local stack (code servers, daemon, webserver on 127.0.0.1:3000)
 	$(UV) run --frozen platform-stack dev
 
-sample-data: setup  ## write sample landing files (ARGS="--days 30 --rows 100000")
-	$(UV) run --frozen platform-stack sample-data $(ARGS)
+sample-data: setup  ## deliver sample landing files into LANDING_URL (ARGS="--days 30 --rows 100000")
+	$(UV) run --frozen python -m platform_shared.sample_data $(ARGS)
 
 test-deps:  ## PostgreSQL server binaries and Chromium for the tests (installed when missing)
 	@sh deploy/ci/test-deps.sh

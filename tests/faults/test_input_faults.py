@@ -43,7 +43,7 @@ from dagster import (
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from psycopg2 import sql
 
-from platform_stack.sample_data import SampleSpec
+from platform_shared.sample_data import SampleSpec
 from platform_stack.topology import Topology
 from tests.alert_receivers import Hooks, Mailbox, body, free_port
 from tests.faults.conftest import PlatformFactory

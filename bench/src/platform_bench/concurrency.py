@@ -31,7 +31,7 @@ from platform_bench.common import Context, Scale, lake_env, progress, ratio, rea
 from platform_bench.overhead import postgres_database
 from platform_shared.settings import with_defaults
 from platform_stack.instance import environment, initialize_storage, prepare_home
-from platform_stack.sample_data import SampleSpec, generate
+from platform_shared.sample_data import SampleSpec, generate
 from platform_stack.workspace import read_locations
 
 # The lake takes every location's writers at once: overlapping work should take little

@@ -34,7 +34,7 @@ from typing import TypeVar
 
 from platform_bench.common import Context, Scale, lake_env, progress, ratio, read_warehouse
 from platform_stack.instance import POSTGRES_VARS, initialize_storage, prepare_home, uses_postgres
-from platform_stack.sample_data import SampleSpec, generate
+from platform_shared.sample_data import SampleSpec, generate
 from platform_stack.topology import Topology
 
 _T = TypeVar("_T")

@@ -46,7 +46,7 @@ from platform_bench.common import Context, lake_env, percentile, progress
 from platform_shared.dagster_private import PARENT_RUN_ID_TAG
 from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
 from platform_stack.instance import POSTGRES_VARS
-from platform_stack.sample_data import SampleSpec, generate
+from platform_shared.sample_data import SampleSpec, generate
 from platform_stack.topology import Topology, free_port
 
 DEFAULT_DROPS = 10

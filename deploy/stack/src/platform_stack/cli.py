@@ -1,10 +1,9 @@
-"""``platform-stack``: run the local stack, write sample data, restart or reload a location,
-add an account to the compose stack's sign-in proxy."""
+"""``platform-stack``: run the local stack (with sample data on its first start), restart
+or reload a location, add an account to the compose stack's sign-in proxy."""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import json
 import os
@@ -16,9 +15,9 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from platform_shared.sample_data import FIRST_START, generate
 from platform_shared.settings import current
 from platform_stack import accounts
-from platform_stack.sample_data import SampleSpec, generate
 from platform_stack.scaffold import ScaffoldError, scaffold
 from platform_stack.topology import StartupError, Topology, reload_location, wait_until
 from platform_stack.workspace import read_locations
@@ -53,7 +52,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     landing = root / environ.get("LANDING_URL", current("LANDING_URL"))
     if not _has_landing_files(landing):
         print(f"First start: writing sample data into {landing}", flush=True)
-        generate(landing, SampleSpec(bad_fraction=0.01))
+        generate(landing, FIRST_START)
 
     def interrupt(signum: int, _frame: object) -> None:
         # SIGTERM (a service manager, a test harness) stops the stack like Ctrl-C does.
@@ -141,27 +140,6 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample_data(args: argparse.Namespace) -> int:
-    spec = SampleSpec(
-        start=dt.date.fromisoformat(args.start),
-        days=args.days,
-        sales_rows=args.rows,
-        customers=args.customers,
-        products=args.products,
-        seed=args.seed,
-        bad_fraction=args.bad_fraction,
-        bad_reference_rows=args.bad_reference_rows,
-    )
-    out = Path(args.out or current("LANDING_URL"))
-    started = time.perf_counter()
-    files = generate(out, spec, progress=True)
-    print(
-        f"wrote {len(files)} files ({args.rows:,} sales rows) into {out} "
-        f"in {time.perf_counter() - started:.1f} s"
-    )
-    return 0
-
-
 def cmd_new_location(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     try:
@@ -233,24 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", default=None, help="the UI (default: DAGSTER_WEBSERVER_URL, from .env too)"
     )
     reload.set_defaults(func=cmd_reload)
-
-    sample = sub.add_parser("sample-data", help="write deterministic landing files")
-    sample.add_argument("--out", default=None, help="landing folder (default: LANDING_URL)")
-    sample.add_argument("--start", default="2025-01-01")
-    sample.add_argument("--days", type=int, default=7)
-    sample.add_argument("--rows", type=int, default=2100, help="total sales rows")
-    sample.add_argument("--customers", type=int, default=200)
-    sample.add_argument("--products", type=int, default=50)
-    sample.add_argument("--seed", type=int, default=42)
-    sample.add_argument(
-        "--bad-fraction", type=float, default=0.0, help="share of deliberately malformed rows"
-    )
-    sample.add_argument(
-        "--bad-reference-rows",
-        action="store_true",
-        help="break customers.csv rows too (their sales then fail referential checks)",
-    )
-    sample.set_defaults(func=cmd_sample_data)
 
     add_user = sub.add_parser(
         "add-user",

@@ -4,16 +4,30 @@ Rows are derived from ``hash(seed, row number)`` rather than a random generator,
 same seed gives the same files whatever the thread count, and a day's file can be
 written without generating the others. Every file is written under a temporary name and
 renamed, exactly as a well-behaved feed delivers it.
+
+The files go into a folder (:func:`generate`) or any landing location, a bucket included
+(:func:`deliver`). Every image of a location carries this module, so a stack whose landing
+zone is a bucket seeds it from inside its own network:
+
+    python -m platform_shared.sample_data --keep-existing     # into LANDING_URL
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import datetime as dt
 import os
+import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
+from platform_shared.settings import current
+from platform_shared.storage import is_url, store
 
 SALES_HEADER = "sale_id,order_id,customer_id,product_id,quantity,unit_price,sale_ts"
 ORDERS_HEADER = "order_id,customer_id,order_ts,status"
@@ -39,6 +53,11 @@ class SampleSpec:
 
     def dates(self) -> list[dt.date]:
         return [self.start + dt.timedelta(days=i) for i in range(self.days)]
+
+
+#: The sample a new stack starts with (`make dev`'s first start, `make up`): a week of
+#: files, one line in a hundred broken, so the quarantine has something to show.
+FIRST_START = SampleSpec(bad_fraction=0.01)
 
 
 def _u(expr: str, salt: int, seed: int) -> str:
@@ -195,3 +214,82 @@ def generate(out: Path, spec: SampleSpec, *, progress: bool = False) -> list[Pat
     for day in spec.dates():
         files += [out / "orders" / f"{day}.csv", out / "sales" / f"{day}.csv"]
     return files
+
+
+def deliver(
+    landing: str, spec: SampleSpec, *, keep_existing: bool = False, progress: bool = False
+) -> list[str]:
+    """Put the sample's files into ``landing`` (a folder or ``s3://bucket/prefix``); the
+    names written. ``keep_existing`` leaves every file already there as it is: a team's
+    delivery is never overwritten, and delivering again writes nothing."""
+    if not is_url(landing) and not keep_existing:
+        folder = Path(landing)
+        return [p.relative_to(folder).as_posix() for p in generate(folder, spec, progress=progress)]
+    target = store(landing)
+    written = []
+    with tempfile.TemporaryDirectory(prefix="platform-sample-") as scratch:
+        root = Path(scratch)
+        for path in generate(root, spec, progress=progress):
+            name = path.relative_to(root).as_posix()
+            if keep_existing and target.stat(name) is not None:
+                continue
+            target.put_file(name, path, content_type="text/csv")
+            written.append(name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = FIRST_START
+    parser = argparse.ArgumentParser(
+        prog="python -m platform_shared.sample_data",
+        description="Deliver deterministic sample landing files.",
+    )
+    parser.add_argument(
+        "--to", default=None, help="landing folder or s3:// prefix (default: LANDING_URL)"
+    )
+    parser.add_argument(
+        "--keep-existing", action="store_true", help="leave files already delivered as they are"
+    )
+    parser.add_argument("--start", default=defaults.start.isoformat())
+    parser.add_argument("--days", type=int, default=defaults.days)
+    parser.add_argument("--rows", type=int, default=defaults.sales_rows, help="total sales rows")
+    parser.add_argument("--customers", type=int, default=defaults.customers)
+    parser.add_argument("--products", type=int, default=defaults.products)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--bad-fraction",
+        type=float,
+        default=defaults.bad_fraction,
+        help="share of deliberately malformed rows",
+    )
+    parser.add_argument(
+        "--bad-reference-rows",
+        action="store_true",
+        help="break customers.csv rows too (their sales then fail referential checks)",
+    )
+    args = parser.parse_args(argv)
+    spec = dataclasses.replace(
+        defaults,
+        start=dt.date.fromisoformat(args.start),
+        days=args.days,
+        sales_rows=args.rows,
+        customers=args.customers,
+        products=args.products,
+        seed=args.seed,
+        bad_fraction=args.bad_fraction,
+        bad_reference_rows=args.bad_reference_rows,
+    )
+    landing = args.to or current("LANDING_URL")
+    started = time.perf_counter()
+    written = deliver(landing, spec, keep_existing=args.keep_existing, progress=True)
+    kept = "" if not args.keep_existing else ", keeping the files already there"
+    print(
+        f"wrote {len(written)} files ({spec.sales_rows:,} sales rows) into {landing} in "
+        f"{time.perf_counter() - started:.1f} s{kept}",
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

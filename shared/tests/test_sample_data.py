@@ -5,15 +5,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from platform_stack.sample_data import (
+import pytest
+
+from platform_shared.sample_data import (
     CUSTOMERS_HEADER,
     ORDERS_HEADER,
     SALES_HEADER,
     SampleSpec,
+    deliver,
     generate,
 )
+from platform_shared.storage import Store
+from platform_shared.testing import stores, temporary_store
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -75,3 +81,32 @@ def test_bad_fraction_breaks_that_share_of_sales_lines_only(tmp_path: Path) -> N
     assert 0.03 < share < 0.07
     customers = (tmp_path / "customers.csv").read_text().splitlines()[1:]
     assert all("@" in c.split(",")[2] for c in customers)
+
+
+@pytest.fixture(params=stores())
+def landing(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    with temporary_store(tmp_path / "landing", request.param) as location:
+        yield location
+
+
+def test_delivery_keeps_what_is_there_and_writes_the_rest_once(
+    landing: Store, tmp_path: Path
+) -> None:
+    spec = SampleSpec(days=2, sales_rows=60, customers=10, products=5)
+    # A team's own delivery under a name the sample also writes.
+    landing.put_bytes("sales/2025-01-01.csv", b"the team's file\n")
+
+    written = deliver(landing.url, spec, keep_existing=True)
+
+    reference = tmp_path / "reference"
+    names = sorted(p.relative_to(reference).as_posix() for p in generate(reference, spec))
+    assert len(names) == 2 + 2 * 2
+    assert sorted(written) == [n for n in names if n != "sales/2025-01-01.csv"]
+    with landing.open("sales/2025-01-01.csv") as kept:
+        assert kept.read() == b"the team's file\n"
+    with landing.open("customers.csv") as customers:
+        assert customers.read() == (reference / "customers.csv").read_bytes()
+    # Delivering again finds every file there: nothing written, nothing changed.
+    versions = {f.name: f.version for f in landing.list("sales")}
+    assert deliver(landing.url, spec, keep_existing=True) == []
+    assert {f.name: f.version for f in landing.list("sales")} == versions
