@@ -99,8 +99,11 @@ fmt: setup  ## format and autofix
 images:  ## build the platform's images (CA_BUNDLE, BASE_IMAGE, POSTGRES_IMAGE: see the README)
 	@sh deploy/docker/build-images.sh
 
-up: check-compose check-accounts images  ## the full stack in Docker (needs .env and an account: make add-user)
+# The sample files go into the landing bucket from inside the stack (the bucket is on the
+# compose network only), once: a file already there, a team's delivery included, is kept.
+up: check-compose check-accounts images  ## the full stack in Docker, with sample files in its landing bucket (needs .env and an account: make add-user)
 	$(COMPOSE) up -d --no-build
+	$(COMPOSE) exec -T ingestion python -m platform_shared.sample_data --keep-existing
 
 down: check-compose  ## stop the Docker stack (data volumes are kept)
 	$(COMPOSE) down

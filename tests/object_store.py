@@ -88,6 +88,8 @@ def s3_server() -> Iterator[S3Settings]:
             # would collide, and the platform uses neither.
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            # No usage report to the vendor: nothing leaves the machine.
+            "-master.telemetry=false",
             *(f"-{name}={port}" for name, port in ports.items()),
         ]
         log = (Path(folder) / "weed.log").open("wb")

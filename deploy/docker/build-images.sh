@@ -14,8 +14,9 @@
 #
 # Usage: deploy/docker/build-images.sh [SERVICE...]   (default: every platform image)
 #   SERVICE is a location (its code-server image, from location.Dockerfile), `host`
-#   (webservers and daemon, from host.Dockerfile) or `proxy` (the sign-in proxy, nginx
-#   from Debian's packages, from proxy/Dockerfile).
+#   (webservers and daemon, from host.Dockerfile), `proxy` (the sign-in proxy, nginx
+#   from Debian's packages, from proxy/Dockerfile) or `objects` (the object store,
+#   SeaweedFS, from objects/Dockerfile).
 # Each variable comes from the environment, else from .env, else its default; IMAGE_TAG
 # (default local) names the tags, data-platform/<service>:<tag>, as docker-compose.yml does.
 set -eu
@@ -38,12 +39,12 @@ postgres=$(setting POSTGRES_IMAGE postgres:15.14)
 ca_bundle=$(setting CA_BUNDLE "")
 
 locations=$(sed -n 's/^ *location_name: *//p' workspace.yaml | tr '\n' ' ')
-[ $# -gt 0 ] || set -- host proxy $locations
+[ $# -gt 0 ] || set -- host proxy objects $locations
 for service in "$@"; do
-    case " host proxy $locations " in
+    case " host proxy objects $locations " in
         *" $service "*) ;;
         *)
-            echo "build-images: unknown image '$service'; one of: host proxy $locations" >&2
+            echo "build-images: unknown image '$service'; one of: host proxy objects $locations" >&2
             exit 2
             ;;
     esac
@@ -109,6 +110,7 @@ for service in "$@"; do
     case "$service" in
         host) build "data-platform/host:$tag" deploy/docker/host.Dockerfile ;;
         proxy) build "data-platform/proxy:$tag" deploy/docker/proxy/Dockerfile ;;
+        objects) build "data-platform/objects:$tag" deploy/docker/objects/Dockerfile ;;
         # Every location from the one recipe, named by its build argument.
         *) build "data-platform/$service:$tag" deploy/docker/location.Dockerfile \
             --build-arg LOCATION="$service" ;;

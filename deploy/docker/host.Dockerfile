@@ -38,11 +38,12 @@ COPY deploy/instance/ deploy/instance/
 RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle \
     sh deploy/docker/install.sh host /opt/dagster/venv
 
-# The instance file: the repository's dagster.yaml with the PostgreSQL storage, made by the
-# environment's own platform_instance (the images always run against the platform's server).
+# The instance file: the repository's dagster.yaml with the PostgreSQL storage and compute
+# logs in the object store, made by the environment's own platform_instance (the images run
+# against the platform's server and store, sharing no volume).
 COPY dagster.yaml dagster.yaml
 RUN /opt/dagster/venv/bin/python -m platform_instance.config dagster.yaml --postgres \
-        --out /opt/dagster/dagster.yaml
+        --s3-compute-logs --out /opt/dagster/dagster.yaml
 
 FROM ${BASE_IMAGE}
 
@@ -54,8 +55,8 @@ ENV PATH=/opt/dagster/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# The same non-root uid/gid as the location images: $DAGSTER_HOME/storage (compute logs)
-# is a volume shared with the code servers.
+# The same non-root uid/gid as the location images. The webservers read compute logs from
+# the object store: nothing is shared with the code servers but the network.
 RUN groupadd --system --gid 10001 dagster \
     && useradd --system --uid 10001 --gid dagster --create-home --home-dir /opt/dagster/user \
         --shell /usr/sbin/nologin dagster \

@@ -50,12 +50,13 @@ COPY locations/${LOCATION}/src/ locations/${LOCATION}/src/
 RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle \
     sh deploy/docker/install.sh "$LOCATION" /opt/dagster/venv
 
-# The instance file: the repository's dagster.yaml with the PostgreSQL storage, made by the
-# environment's own platform_instance (the images always run against the platform's server).
+# The instance file: the repository's dagster.yaml with the PostgreSQL storage and compute
+# logs in the object store, made by the environment's own platform_instance (the images run
+# against the platform's server and store, sharing no volume).
 # -B: no bytecode written into the dependencies, which must stay as layer 1 left them.
 COPY dagster.yaml dagster.yaml
 RUN /opt/dagster/venv/bin/python -B -m platform_instance.config dagster.yaml --postgres \
-        --out /opt/dagster/dagster.yaml
+        --s3-compute-logs --out /opt/dagster/dagster.yaml
 
 # The workspace packages move to a folder of their own: the environment is layer 1's again,
 # so the runtime stage's copy of it stays cached and a code change ships only that folder.
@@ -72,15 +73,14 @@ ENV PATH=/opt/dagster/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# The same non-root uid/gid in every image of the platform, so the shared volumes (/data,
-# $DAGSTER_HOME/storage) are writable from every container; the directories exist here so
-# a fresh named volume starts with this ownership.
+# The same non-root uid/gid in every image of the platform. No volume: files live in the
+# object store, runs and events in PostgreSQL; $DAGSTER_HOME/storage holds only what a
+# process writes for itself (compute logs before their upload).
 RUN groupadd --system --gid 10001 dagster \
     && useradd --system --uid 10001 --gid dagster --create-home --home-dir /opt/dagster/user \
         --shell /usr/sbin/nologin dagster \
     && mkdir -p /opt/dagster/instance/storage /opt/dagster/app \
-        /data/landing /data/warehouse/exports \
-    && chown -R dagster:dagster /opt/dagster/instance /data
+    && chown -R dagster:dagster /opt/dagster/instance
 
 # Dependencies, then the platform's code: two layers, the first unchanged by a code change.
 COPY --from=build /opt/dagster/venv /opt/dagster/venv

@@ -80,7 +80,9 @@ print("PROBE " + json.dumps(result))
 
 # What the images' instance file holds, and the module of its storage class: every image
 # opens the instance.
-DEPLOYED_INSTANCE = instance_yaml((ROOT / "dagster.yaml").read_text(), postgres=True)
+DEPLOYED_INSTANCE = instance_yaml(
+    (ROOT / "dagster.yaml").read_text(), postgres=True, s3_compute_logs=True
+)
 INSTANCE_STORAGE = yaml.safe_load(DEPLOYED_INSTANCE)["storage"]["custom"]["module"]
 INSTANCE_CONFIG_MODULE = "platform_instance.config"
 # A RUN that only fails the build when a build argument is empty.

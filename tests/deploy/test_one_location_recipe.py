@@ -35,6 +35,7 @@ from tests.deploy.deploy_support import (
 LOCATIONS = workspace_locations()
 POSTGRES_DOCKERFILE = "deploy/docker/postgres/Dockerfile"
 PROXY_DOCKERFILE = "deploy/docker/proxy/Dockerfile"
+OBJECTS_DOCKERFILE = "deploy/docker/objects/Dockerfile"
 REUSABLE_WORKFLOW = ".github/workflows/_location.yml"
 # What `make images` and `make deploy` need in a copy of the repository: the builds they
 # ask for do not depend on anything else.
@@ -83,7 +84,13 @@ def test_no_location_carries_its_own_image_recipe() -> None:
     # and the PostgreSQL image built from Debian packages where none can be pulled.
     recipes = _image_recipes(ROOT / "deploy") | _image_recipes(ROOT / "shared")
     recipes |= {p.name for p in ROOT.iterdir() if p.is_file() and _is_image_recipe(p.name)}
-    assert recipes == {HOST_DOCKERFILE, LOCATION_DOCKERFILE, POSTGRES_DOCKERFILE, PROXY_DOCKERFILE}
+    assert recipes == {
+        HOST_DOCKERFILE,
+        LOCATION_DOCKERFILE,
+        POSTGRES_DOCKERFILE,
+        PROXY_DOCKERFILE,
+        OBJECTS_DOCKERFILE,
+    }
 
 
 def test_the_location_recipe_names_no_location() -> None:
@@ -195,6 +202,7 @@ def test_make_images_builds_every_location_from_the_one_recipe(make_copy: dict) 
     assert _builds(make_copy["log"]) == {
         f"data-platform/host:{IMAGE_TAG}": (HOST_DOCKERFILE, {"BASE_IMAGE": BASE_IMAGE}),
         f"data-platform/proxy:{IMAGE_TAG}": (PROXY_DOCKERFILE, {"BASE_IMAGE": BASE_IMAGE}),
+        f"data-platform/objects:{IMAGE_TAG}": (OBJECTS_DOCKERFILE, {"BASE_IMAGE": BASE_IMAGE}),
         **{f"data-platform/{loc.name}:{IMAGE_TAG}": _expected(loc) for loc in LOCATIONS},
     }
 

