@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import duckdb
 import pytest
 from botocore.exceptions import ClientError
 
-from platform_shared.lake import enable_object_store
+from platform_shared.lake import enable_object_store, is_transient
 from platform_shared.resources import WarehouseResource
 from platform_shared.storage import (
     BucketStore,
@@ -154,3 +155,27 @@ def test_the_lake_keeps_its_data_in_a_bucket(tmp_path: Path, s3_settings: S3Sett
         keys = [f.name for f in bucket.list("t/numbers")]
         assert keys
         assert all(k.endswith(".parquet") for k in keys)
+
+
+def test_an_object_store_that_does_not_answer_is_worth_another_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A store restarting (nothing listening on its port) fails DuckDB's read and write
+    with an error the warehouse's writes retry, not one that fails the step at once."""
+    with socket.socket() as probe:  # a port nothing listens on once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "platform")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+    conn = duckdb.connect()
+    enable_object_store(conn)
+    for sql in (
+        "SELECT count(*) FROM 's3://away/x.parquet'",
+        "COPY (SELECT 1) TO 's3://away/y.parquet'",
+    ):
+        with pytest.raises(duckdb.IOException) as failed:
+            conn.execute(sql)
+        assert is_transient(failed.value), str(failed.value)
+    # A refusal is not: trying again changes nothing.
+    assert not is_transient(duckdb.HTTPException("HTTP GET error on 's3://a/b' (HTTP 403)"))

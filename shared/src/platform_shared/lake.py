@@ -158,9 +158,11 @@ def committed_snapshot(conn: duckdb.DuckDBPyConnection) -> int | None:
 
 # What makes a unit of work worth another attempt: another writer's doing (a DuckLake
 # commit conflict, where two transactions changed the same table in ways that cannot both
-# stand; SQLite's catalog lock; two processes creating a new catalog's tables at once), or
-# the PostgreSQL catalog going away for a moment (a restart, a failover). Nothing was
-# committed in either case, or the commit was a replace that lands the same rows again.
+# stand; SQLite's catalog lock; two processes creating a new catalog's tables at once),
+# the PostgreSQL catalog going away for a moment (a restart, a failover), or the object
+# store doing so (DuckDB's HTTP client finds no server, loses the connection, or gets a
+# 5xx answer). Nothing was committed in any case: the lake's catalog commits last, after
+# every Parquet file is written, or the commit was a replace that lands the same rows again.
 _TRANSIENT = (
     "Transaction conflict",
     "database is locked",
@@ -173,6 +175,16 @@ _TRANSIENT = (
     "the database system is starting up",
     "the database system is shutting down",
     "Connection refused",
+    "Could not connect to server",
+    "Could not establish connection",
+    "Could not resolve host",
+    "Failed to read connection",
+    "Failed to write connection",
+    "Connection timed out",
+    "(HTTP 500)",
+    "(HTTP 502)",
+    "(HTTP 503)",
+    "(HTTP 504)",
 )
 
 

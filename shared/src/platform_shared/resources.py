@@ -207,7 +207,7 @@ class WarehouseResource(ConfigurableResource):
                 last = exc.last_attempt.exception()
                 raise WarehouseConflictError(
                     f"{what}: still failing after {exc.last_attempt.attempt_number} attempts "
-                    f"(other writers' commits or the catalog's absence): {last}"
+                    f"(other writers' commits, or the catalog or object store away): {last}"
                 ) from last
 
         return call
