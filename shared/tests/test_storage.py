@@ -177,5 +177,6 @@ def test_an_object_store_that_does_not_answer_is_worth_another_attempt(
         with pytest.raises(duckdb.IOException) as failed:
             conn.execute(sql)
         assert is_transient(failed.value), str(failed.value)
-    # A refusal is not: trying again changes nothing.
+    # The store's own trouble is worth another attempt; a refusal is not.
+    assert is_transient(duckdb.HTTPException("HTTP GET error on 's3://a/b' (HTTP 503)"))
     assert not is_transient(duckdb.HTTPException("HTTP GET error on 's3://a/b' (HTTP 403)"))

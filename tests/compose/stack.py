@@ -4,7 +4,8 @@ The stack runs from a copy of the checkout (the deploy test edits a location's c
 under a project name of its own, with a `.env` made for the test: a generated password,
 a free loopback port for the UI, the offline base images and the machine's CA bundle as
 the build secret. Data goes in and out through the containers (`docker exec` as the
-platform's uid), never through the engine's folders on the host. The UI and GraphQL are
+platform's uid): files into the landing bucket of the objects service, which only the
+compose network reaches, and queries on the lake as the readers do. The UI and GraphQL are
 reached as users do, through the sign-in proxy, with accounts made by the real
 `platform-stack add-user` and passwords generated here.
 """
@@ -23,6 +24,7 @@ import sysconfig
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,11 @@ from platform_stack.topology import location_statuses, post_graphql
 PLATFORM_UID = "10001"
 # The sign-in proxy's own uid (deploy/docker/proxy/Dockerfile).
 PROXY_UID = "10003"
+# The object store's (deploy/docker/objects/Dockerfile).
+OBJECTS_UID = "10004"
 SERVICES = (
     "postgres",
+    "objects",
     "ingestion",
     "transformation",
     "analytics",
@@ -60,6 +65,14 @@ def compose_command() -> list[str]:
     raise RuntimeError("no Docker Compose on this machine (deploy/ci/docker-deps.sh installs it)")
 
 
+@dataclass(frozen=True)
+class Reader:
+    """A reader container started by :meth:`ComposeStack.start_reader`."""
+
+    container: str
+    process: subprocess.Popen[str]
+
+
 class ComposeStack:
     """One compose project: its checkout copy, its `.env` and helpers to look inside."""
 
@@ -82,6 +95,10 @@ class ComposeStack:
             "DAGSTER_POSTGRES_PASSWORD": self.password,
             "WAREHOUSE_CATALOG_PASSWORD": secrets.token_urlsafe(24),
             "WAREHOUSE_READER_PASSWORD": secrets.token_urlsafe(24),
+            "OBJECT_STORE_KEY_ID": f"platform-{secrets.token_hex(3)}",
+            "OBJECT_STORE_SECRET": secrets.token_urlsafe(24),
+            "OBJECT_STORE_READER_KEY_ID": f"reader-{secrets.token_hex(3)}",
+            "OBJECT_STORE_READER_SECRET": secrets.token_urlsafe(24),
             "DAGSTER_WEBSERVER_BIND": "127.0.0.1",
             "DAGSTER_WEBSERVER_PORT": str(port),
             "DAGSTER_WEBSERVER_URL": f"http://127.0.0.1:{port}",
@@ -169,20 +186,69 @@ class ComposeStack:
         return statuses
 
     def exec(
-        self, service: str, *argv: str, stdin: str | None = None, check: bool = True
+        self,
+        service: str,
+        *argv: str,
+        stdin: str | None = None,
+        check: bool = True,
+        reader: bool = False,
     ) -> subprocess.CompletedProcess[str]:
+        """``argv`` in the service's container as the platform's uid; with ``reader``, with
+        the object store's readers' key (read and list only) instead of the platform's."""
+        options = self.reader_options() if reader else []
         return self.docker(
-            "exec", "-i", "-u", PLATFORM_UID, self.container(service), *argv,
-            input=stdin, check=check,
+            "exec", "-i", *options, "-u", PLATFORM_UID, self.container(service), *argv,
+            input=stdin, check=check, env=self.reader_environ() if reader else {},
         )  # fmt: skip
 
+    @property
+    def secrets(self) -> list[str]:
+        """Every password and secret key of the stack's .env."""
+        return [v for k, v in self.env_file.items() if k.endswith(("PASSWORD", "SECRET"))]
+
     def deliver(self, relative: str, text: str) -> None:
-        """Land a file in the platform-data volume, written then renamed, as a feed does."""
+        """Put a file into the landing bucket, as a team's upload does (boto3, in a container
+        on the compose network: the store is published nowhere)."""
         script = (
-            'set -e; dest="/data/landing/$1"; mkdir -p "$(dirname "$dest")"; '
-            'tmp="$(dirname "$dest")/.$(basename "$dest").tmp"; cat > "$tmp"; mv "$tmp" "$dest"'
+            "import sys\n"
+            "from platform_shared.settings import current\n"
+            "from platform_shared.storage import store\n"
+            "store(current('LANDING_URL')).put_bytes(sys.argv[1], sys.stdin.buffer.read())\n"
         )
-        self.exec("ingestion", "sh", "-c", script, "deliver", relative, stdin=text)
+        self.exec("ingestion", "python", "-c", script, relative, stdin=text)
+
+    def landing_files(self) -> dict[str, str]:
+        """Name to text of every file in the landing bucket, read with the readers' key."""
+        script = (
+            "import json\n"
+            "from platform_shared.settings import current\n"
+            "from platform_shared.storage import store\n"
+            "landing = store(current('LANDING_URL'))\n"
+            "found, folders = {}, ['']\n"
+            "while folders:\n"
+            "    for f in landing.list(folders.pop()):\n"
+            "        if not f.is_file:\n"
+            "            folders.append(f.name)\n"
+            "            continue\n"
+            "        with landing.open(f.name) as stream:\n"
+            "            found[f.name] = stream.read().decode()\n"
+            "print(json.dumps(found))\n"
+        )
+        proc = self.exec("ingestion", "python", "-c", script, reader=True)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def reader_options(self) -> list[str]:
+        """`docker exec`/`run` options giving a process the readers' key (read, list)."""
+        return [
+            "-e",
+            f"AWS_ACCESS_KEY_ID={self.env_file['OBJECT_STORE_READER_KEY_ID']}",
+            "-e",
+            "AWS_SECRET_ACCESS_KEY",
+        ]
+
+    def reader_environ(self) -> dict[str, str]:
+        """The secret `reader_options` passes by name: it never appears in a command line."""
+        return {"AWS_SECRET_ACCESS_KEY": self.env_file["OBJECT_STORE_READER_SECRET"]}
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[list[Any]] | None:
         """Rows of a read-only query on the warehouse, or None before the table exists."""
@@ -190,7 +256,8 @@ class ComposeStack:
             "import json, os, sys\n"
             "from platform_shared.resources import WarehouseResource\n"
             "sql, params, password = json.loads(sys.stdin.read())\n"
-            # The lake as a notebook reads it: read-only, as the role that may only read.
+            # The lake as a notebook reads it: read-only, as the role that may only read,
+            # with the object store's readers' key.
             "os.environ['WAREHOUSE_CATALOG_PASSWORD'] = password\n"
             "catalog = 'postgres:dbname=warehouse host=postgres port=5432 user=warehouse_reader'\n"
             "reader = WarehouseResource(catalog=catalog, read_only=True)\n"
@@ -205,6 +272,7 @@ class ComposeStack:
             script,
             stdin=json.dumps([sql, list(params), self.env_file["WAREHOUSE_READER_PASSWORD"]]),
             check=False,
+            reader=True,
         )
         if proc.returncode != 0:
             not_yet = ("does not exist", "Catalog Error", "Unable to open database")
@@ -213,6 +281,62 @@ class ComposeStack:
             raise AssertionError(f"warehouse query failed: {proc.stderr[-2000:]}")
         answer = json.loads(proc.stdout.strip().splitlines()[-1])
         return answer.get("rows")
+
+    def start_reader(self, sql: str, *, interval: float) -> Reader:
+        """A container of its own (the analytics image, on the compose network, no volume)
+        that asks the lake ``sql`` every ``interval`` seconds as a notebook would: read-only,
+        as the catalog's reader role, with the object store's readers' key. One JSON line per
+        answer (``rows`` or ``error``) on its stdout, until :meth:`stop_reader`."""
+        script = (
+            "import json, os, sys, time\n"
+            "from platform_shared.resources import WarehouseResource\n"
+            "sql, interval = json.loads(sys.stdin.readline())\n"
+            "os.environ['WAREHOUSE_CATALOG_PASSWORD'] = sys.stdin.readline().strip()\n"
+            "catalog = 'postgres:dbname=warehouse host=postgres port=5432 user=warehouse_reader'\n"
+            "reader = WarehouseResource(catalog=catalog, read_only=True)\n"
+            "while True:\n"
+            "    try:\n"
+            "        with reader.get_connection() as conn:\n"
+            "            answer = {'rows': conn.execute(sql).fetchall()}\n"
+            "    except Exception as exc:\n"
+            "        answer = {'error': str(exc)}\n"
+            "    print(json.dumps(answer, default=str), flush=True)\n"
+            "    time.sleep(interval)\n"
+        )
+        name = f"{self.project}-reader-{secrets.token_hex(3)}"
+        argv = [
+            "docker", "run", "--rm", "-i", "--name", name,
+            "--network", f"{self.project}_default", "-u", PLATFORM_UID,
+            "-e", "AWS_ENDPOINT_URL=http://objects:8333", "-e", "AWS_REGION=us-east-1",
+            "-e", "WAREHOUSE_DATA_PATH=s3://platform/lake/", *self.reader_options(),
+            f"data-platform/analytics:{self.env_file['IMAGE_TAG']}", "python", "-c", script,
+        ]  # fmt: skip
+        env = {**os.environ, **self.reader_environ()}
+        reader = subprocess.Popen(
+            argv,
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert reader.stdin is not None
+        reader.stdin.write(json.dumps([sql, interval]) + "\n")
+        reader.stdin.write(self.env_file["WAREHOUSE_READER_PASSWORD"] + "\n")
+        reader.stdin.flush()
+        return Reader(name, reader)
+
+    def stop_reader(self, reader: Reader) -> list[dict[str, Any]]:
+        """Remove the reader's container; its answers, in order."""
+        self.docker("rm", "-f", reader.container, check=False)
+        out, _ = reader.process.communicate(timeout=60)
+        (self.log_dir / "reader.log").write_text(out)
+        answers = []
+        for line in out.splitlines():
+            if line.startswith("{"):
+                answers.append(json.loads(line))
+        return answers
 
     def sales_summary(self) -> dict[str, tuple[int, Decimal]] | None:
         rows = self.query("SELECT region, units, revenue FROM analytics.sales_summary")

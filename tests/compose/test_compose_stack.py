@@ -1,11 +1,17 @@
-"""The compose stack for real: images built offline, the stack up, data through it, the
-sign-in in front of every path and each role's webserver, one team's redeploy, and faults
-in containers. The tests share one stack (see ``conftest.py``) and build on each other in
-file order, as the system tests of the local topology do.
+"""The compose stack for real: images built offline, the stack up with no volume shared
+between containers, the sample files `make up` put into the landing bucket through to
+analytics while a reader container queries the lake, the sign-in in front of every path
+and each role's webserver, one team's redeploy, and faults in containers (a code server
+and the object store dying mid-load, PostgreSQL restarting). The tests share one stack
+(see ``conftest.py``) and build on each other in file order, as the system tests of the
+local topology do.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import json
 import os
 import re
@@ -19,10 +25,12 @@ from decimal import Decimal
 import bcrypt
 import pytest
 
+from platform_shared.sample_data import FIRST_START
 from platform_stack import accounts
 from tests.compose.conftest import record
 from tests.compose.stack import (
     LOCATIONS,
+    OBJECTS_UID,
     PLATFORM_UID,
     PROXY_UID,
     ROLES,
@@ -32,7 +40,7 @@ from tests.compose.stack import (
 )
 from tests.deploy.deploy_support import LOCATION_DOCKERFILE, parse_dockerfile
 from tests.system.harness import eventually, launch_chromium
-from tests.system.landing import REGION, Day, reference_files
+from tests.system.landing import Day
 
 # A test waits on the daemon, sensors and container restarts: minutes, not seconds.
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1200)]
@@ -41,25 +49,59 @@ PARTITION = "dagster/partition"
 PARENT = "dagster/parent_run_id"
 RANGE_START = "dagster/asset_partition_range_start"
 SCHEDULE = "dagster/schedule_name"
-DELIVERED: dict[str, Day] = {}
-# Region to (units, revenue) of files delivered without a Day (the large crash file).
-EXTRA_REGIONAL: list[dict[str, tuple[int, Decimal]]] = []
+# Computed here from the files in the landing bucket, with none of the platform's code:
+# each sales file's valid lines as region to (units, revenue), the region of each customer
+# of the delivered customers.csv, and the valid lines of each day.
+CONTRIBUTIONS: dict[str, dict[str | None, tuple[int, Decimal]]] = {}
+REGION_OF: dict[int, str] = {}
+VALID_LINES: dict[str, int] = {}
 FIRST = Day(date="2025-03-03", first_id=20_000)
 AFTER_DEPLOY = Day(date="2025-03-04", first_id=21_000)
 AFTER_POSTGRES = Day(date="2025-03-05", first_id=22_000)
 CRASH_DATE = "2025-03-06"
 CRASH_ROWS = 3_000_000
+STORE_RESTART_DATE = "2025-03-07"
+STORE_RESTART_ROWS = 2_000_000
 NEW_DESCRIPTION = "Sales enriched with customer region and product, redeployed alone."
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
-def _expected_summary() -> dict[str, tuple[int, Decimal]]:
-    totals: dict[str, tuple[int, Decimal]] = {}
-    regional = [
-        {region: (units, revenue) for region, (_, units, revenue) in day.regional().items()}
-        for day in DELIVERED.values()
-    ]
-    for contribution in [*regional, *EXTRA_REGIONAL]:
+def _valid_sale(fields: list[str]) -> tuple[int, int, Decimal] | None:
+    """(customer, quantity, price) of a sales line the contract accepts, else None: seven
+    fields, whole ids, a positive quantity, a price of at least 0, a timestamp."""
+    if len(fields) != 7:
+        return None
+    sale_id, order_id, customer, product, quantity, price, ts = fields
+    try:
+        ids = [int(v) for v in (sale_id, order_id, customer, product)]
+        units, unit_price = int(quantity), Decimal(price)
+        dt.datetime.strptime(ts, "%Y-%m-%d %H:%M:%S")
+    except (ValueError, ArithmeticError):
+        return None
+    return (ids[2], units, unit_price) if units > 0 and unit_price >= 0 else None
+
+
+def _count(name: str, text: str) -> None:
+    """Record what the sales file ``name`` adds to analytics and to its day."""
+    regional: dict[str | None, tuple[int, Decimal]] = {}
+    valid, seen = 0, set()
+    for fields in list(csv.reader(io.StringIO(text)))[1:]:
+        sale = _valid_sale(fields)
+        if sale is None or fields[0] in seen:  # a repeated sale_id is quarantined too
+            continue
+        seen.add(fields[0])
+        customer, units, price = sale
+        region = REGION_OF.get(customer)
+        u, r = regional.get(region, (0, Decimal(0)))
+        regional[region] = (u + units, r + units * price)
+        valid += 1
+    CONTRIBUTIONS[name] = regional
+    VALID_LINES[name.removeprefix("sales/").removesuffix(".csv")] = valid
+
+
+def _expected_summary() -> dict[str | None, tuple[int, Decimal]]:
+    totals: dict[str | None, tuple[int, Decimal]] = {}
+    for contribution in CONTRIBUTIONS.values():
         for region, (units, revenue) in contribution.items():
             u, r = totals.get(region, (0, Decimal(0)))
             totals[region] = (u + units, r + revenue)
@@ -69,7 +111,7 @@ def _expected_summary() -> dict[str, tuple[int, Decimal]]:
 def _deliver_day(stack: ComposeStack, day: Day) -> None:
     stack.deliver(f"orders/{day.date}.csv", day.orders_csv())
     stack.deliver(f"sales/{day.date}.csv", day.sales_csv())
-    DELIVERED[day.date] = day
+    _count(f"sales/{day.date}.csv", day.sales_csv())
 
 
 def _in_progress(stack: ComposeStack) -> list[dict]:
@@ -124,7 +166,7 @@ def test_unknown_location_is_refused(stack: ComposeStack) -> None:
 
 
 def test_images_are_offline_builds_without_the_ca_bundle(stack: ComposeStack) -> None:
-    images = [f"data-platform/{s}:compose-test" for s in ("host", "proxy", *LOCATIONS)]
+    images = [f"data-platform/{s}:compose-test" for s in ("host", "proxy", "objects", *LOCATIONS)]
     for image in images:
         info = stack.docker("image", "inspect", image).stdout
         # Built on the Debian base of offline-base.sh: Debian's interpreter under /usr, not
@@ -133,7 +175,9 @@ def test_images_are_offline_builds_without_the_ca_bundle(stack: ComposeStack) ->
             "run", "--rm", image, "python3", "-c", "import sys; print(sys.base_prefix)"
         ).stdout.strip()
         assert prefix == "/usr", (image, prefix)
-        uid = PROXY_UID if "/proxy:" in image else PLATFORM_UID
+        uid = {"proxy": PROXY_UID, "objects": OBJECTS_UID}.get(
+            image.split("/")[1].split(":")[0], PLATFORM_UID
+        )
         assert f'"User": "{uid}:{uid}"' in info, image
         if stack.ca_marker is None:
             continue
@@ -165,26 +209,94 @@ def test_services_are_healthy_and_locations_loaded(stack: ComposeStack) -> None:
     assert stack.daemons_healthy()
 
 
-def test_sample_files_reach_analytics(stack: ComposeStack) -> None:
-    for name, text in reference_files().items():
-        stack.deliver(name, text)
-    _deliver_day(stack, FIRST)
-    delivered = time.monotonic()
-    eventually(lambda: _analytics_settled(stack), 600, "analytics.sales_summary to match the files")
-    record("files_to_analytics_s", time.monotonic() - delivered)
-    record("up_to_data_in_analytics_s", time.monotonic() - stack.up_at)
+def test_no_volume_is_shared_between_containers(stack: ComposeStack) -> None:
+    """As on separate machines: PostgreSQL and the object store each mount a volume of
+    their own, no other container mounts any, and the one folder of the host is the
+    proxy's accounts (read-only), as the engine reports them."""
+    volumes: dict[str, list[str]] = {}
+    binds: dict[str, list[tuple[str, bool]]] = {}
+    for service in SERVICES:
+        for mount in stack.inspect(service)["Mounts"]:
+            if mount["Type"] == "volume":
+                volumes.setdefault(mount["Name"], []).append(service)
+            elif mount["Type"] == "bind":
+                binds.setdefault(service, []).append((mount["Destination"], mount["RW"]))
+    assert volumes == {
+        f"{stack.project}_postgres-data": ["postgres"],
+        f"{stack.project}_objects-data": ["objects"],
+    }
+    assert binds == {
+        "postgres": [("/docker-entrypoint-initdb.d", False)],
+        "proxy": [("/etc/nginx/auth", False)],
+    }
+
+
+def _observed_days(answers: list[dict]) -> list[dict[str, int]]:
+    """Each answer of the reader as day to row count; an error other than the table not
+    existing yet fails the test."""
+    seen = []
+    for answer in answers:
+        if "error" in answer:
+            assert "does not exist" in answer["error"], answer["error"]
+            continue
+        seen.append({day: int(count) for day, count in answer["rows"]})
+    return seen
+
+
+def test_sample_files_reach_analytics_while_a_reader_queries(stack: ComposeStack) -> None:
+    """`make up` put the sample files into the landing bucket; they, and a day delivered
+    now, reach analytics with the totals computed here from the bucket's files. A reader
+    in a container of its own queries the lake all along and only ever sees whole days."""
+    landed = stack.landing_files()
+    sales = sorted(n for n in landed if n.startswith("sales/"))
+    assert sales == [f"sales/{day}.csv" for day in FIRST_START.dates()]
+    assert {"customers.csv", "products.csv"} <= set(landed)
+    for fields in list(csv.reader(io.StringIO(landed["customers.csv"])))[1:]:
+        REGION_OF[int(fields[0])] = fields[3]
+    for name in sales:
+        _count(name, landed[name])
+    # The sample has malformed lines (1 in 100): the expected totals leave them out.
+    assert sum(VALID_LINES.values()) < FIRST_START.sales_per_day * FIRST_START.days
+
+    reader = stack.start_reader(
+        "SELECT sale_date::VARCHAR, count(*) FROM ingestion.sales GROUP BY ALL", interval=0.5
+    )
+    try:
+        _deliver_day(stack, FIRST)
+        delivered = time.monotonic()
+        eventually(
+            lambda: _analytics_settled(stack), 600, "analytics.sales_summary to match the files"
+        )
+        record("files_to_analytics_s", time.monotonic() - delivered)
+        record("up_to_data_in_analytics_s", time.monotonic() - stack.up_at)
+    finally:
+        answers = stack.stop_reader(reader)
+    seen = _observed_days(answers)
+    assert len(seen) >= 5, answers[-5:]
+    for days in seen:
+        # A day is absent or whole: never part of a file.
+        assert all(count == VALID_LINES[day] for day, count in days.items()), days
+    # The reader saw the new day arrive: it queried during the writes.
+    assert FIRST.date not in seen[0]
+    assert FIRST.date in seen[-1]
+    (stack.log_dir / "reader-answers.json").write_text(json.dumps(answers[-50:], indent=1))
+    record("reader_answers", len(seen))
+
     assert stack.sales_stats(FIRST.date) == (
         len(FIRST.sales),
         sum((q * p for *_, q, p, _ in FIRST.sales), Decimal(0)),
     )
-    # The two malformed lines are quarantined with file, line and reason.
+    # The two malformed lines are quarantined with the object's key, line and reason.
     rejected = stack.query(
         "SELECT source_file, line_number, reason FROM ingestion.rejected_rows "
         "WHERE source_file LIKE ? ORDER BY line_number",
         [f"%sales/{FIRST.date}.csv"],
     )
     assert rejected is not None
-    assert len(rejected) == 2, rejected
+    assert [(r[0], r[1]) for r in rejected] == [
+        (f"sales/{FIRST.date}.csv", len(FIRST.sales) + 2),
+        (f"sales/{FIRST.date}.csv", len(FIRST.sales) + 3),
+    ]
     assert all(r[2] for r in rejected)
 
 
@@ -216,14 +328,21 @@ def test_only_the_proxy_is_published_on_loopback_and_nothing_runs_as_root(
         assert "0" not in uids, (service, top)
         if service == "proxy":
             assert uids == {PROXY_UID}, (service, top)
+        elif service == "objects":
+            assert uids == {OBJECTS_UID}, (service, top)
         elif service != "postgres":
             assert uids == {PLATFORM_UID}, (service, uids)
     assert _connects("127.0.0.1", stack.port)
-    # PostgreSQL, the code servers and both webservers are on no host port, as compose
-    # itself reports.
+    # PostgreSQL, the object store, the code servers and both webservers are on no host
+    # port, as compose itself reports.
     published = stack.compose("port", "proxy", "8080").stdout.strip()
     assert published == f"127.0.0.1:{stack.port}"
-    internal = [("postgres", "5432"), ("webserver", "3000"), ("webserver-read-only", "3000")]
+    internal = [
+        ("postgres", "5432"),
+        ("objects", "8333"),
+        ("webserver", "3000"),
+        ("webserver-read-only", "3000"),
+    ]
     for service, port in [*internal, *((loc, "4000") for loc in LOCATIONS)]:
         proc = stack.compose("port", service, port, check=False)
         assert not re.search(r":\d+$", proc.stdout.strip()), (service, proc.stdout)
@@ -333,7 +452,8 @@ def _run_logs(stack: ComposeStack, role: str, run_id: str) -> list[dict]:
     url = f"ws://127.0.0.1:{stack.port}/graphql"
     query = """subscription($runId: ID!) { pipelineRunLogs(runId: $runId) { __typename
                  ... on PipelineRunLogsSubscriptionSuccess { messages { __typename
-                 ... on MessageEvent { runId eventType } } } } }"""
+                 ... on MessageEvent { runId eventType }
+                 ... on LogsCapturedEvent { fileKey } } } } }"""
     with connect(
         url,
         additional_headers=stack.credentials(role),
@@ -369,9 +489,23 @@ def test_a_viewer_reads_runs_assets_and_run_logs(stack: ComposeStack) -> None:
     latest = _latest_materialization(stack, "viewer")
     assert latest is not None
     assert latest["runId"] in operator_ids
-    logs = _run_logs(stack, "viewer", successes[0]["runId"])
-    assert {m.get("runId") for m in logs} == {successes[0]["runId"]}
+    run_id = successes[0]["runId"]
+    logs = _run_logs(stack, "viewer", run_id)
+    assert {m.get("runId") for m in logs} == {run_id}
     assert "RUN_SUCCESS" in {m.get("eventType") for m in logs}
+    # The steps' output, written by the run in its location's container, uploaded to the
+    # object store and read back by the viewers' webserver: no volume between them.
+    captured = [m["fileKey"] for m in logs if m["__typename"] == "LogsCapturedEvent"]
+    assert captured
+    data = stack.graphql(
+        """query($id: ID!, $key: String!) { runOrError(runId: $id) { ... on Run {
+             capturedLogs(fileKey: $key) { stdout stderr } } } }""",
+        {"id": run_id, "key": captured[0]},
+        role="viewer",
+    )
+    output = data["runOrError"]["capturedLogs"]
+    # Dagster's log lines in the step name their run.
+    assert run_id in (output["stderr"] or "") + (output["stdout"] or ""), output
 
 
 def _sensor(stack: ComposeStack, location: str, role: str) -> dict:
@@ -646,15 +780,17 @@ def _with_description(source: str, description: str) -> str:
 # -- faults in containers ---------------------------------------------------------------
 
 
-def _big_sales_csv(date: str, rows: int) -> tuple[str, tuple[int, Decimal], dict]:
+def _big_sales_csv(
+    date: str, rows: int, first_id: int = 5_000_000
+) -> tuple[str, tuple[int, Decimal], dict]:
     """A large valid sales file: its text, (rows, revenue) and region to (units, revenue)."""
     lines = ["sale_id,order_id,customer_id,product_id,quantity,unit_price,sale_ts"]
-    units: dict[str, int] = {}
+    units: dict[str | None, int] = {}
     for i in range(rows):
         quantity, customer = 1 + i % 4, 1 + (i // 3) % 4
-        units[REGION[customer]] = units.get(REGION[customer], 0) + quantity
+        units[REGION_OF.get(customer)] = units.get(REGION_OF.get(customer), 0) + quantity
         lines.append(
-            f"{5_000_000 + i},{5_000_000 + i // 3},{customer},3,{quantity},1.50,{date} 12:00:00"
+            f"{first_id + i},{first_id + i // 3},{customer},3,{quantity},1.50,{date} 12:00:00"
         )
     regional = {region: (u, u * Decimal("1.50")) for region, u in units.items()}
     revenue = sum(units.values()) * Decimal("1.50")
@@ -700,7 +836,7 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     seen = {r["runId"] for r in stack.runs()}
     stack.deliver(f"sales/{CRASH_DATE}.csv", text)
     # Counted from now on: the file is landed and ends up loaded whatever this test sees.
-    EXTRA_REGIONAL.append(regional)
+    CONTRIBUTIONS[f"sales/{CRASH_DATE}.csv"] = regional
     run = eventually(lambda: _sales_run(stack, CRASH_DATE, seen), 180, "the big file's run")
     eventually(lambda: _loading(stack, run["runId"]), 300, "its sales step", interval=0.2)
     time.sleep(1.0)  # inside the load
@@ -733,6 +869,52 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
     assert done["status"] == "SUCCESS", done
     eventually(lambda: stack.sales_stats(CRASH_DATE) == new, 60, "the complete new data")
     eventually(lambda: _analytics_settled(stack), 600, "the crash day through to analytics")
+
+
+def _retried_within(stack: ComposeStack, run_id: str) -> list[str]:
+    """The run's messages saying a write or a step was tried again."""
+    data = stack.graphql(
+        """query($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection {
+             events { __typename ... on MessageEvent { message eventType } } } } }""",
+        {"id": run_id},
+    )
+    events = data["logsForRun"]["events"]
+    return [
+        e["message"]
+        for e in events
+        if e.get("eventType") == "STEP_UP_FOR_RETRY" or "trying again" in (e.get("message") or "")
+    ]
+
+
+def test_object_store_restart_mid_load_is_retried(stack: ComposeStack) -> None:
+    """The object store's container restarts while a large file loads: the write finds no
+    store, is tried again once the store is back, and the day holds its old rows or the
+    whole new file, never part of it; the run succeeds with no manual step."""
+    old = stack.sales_stats(STORE_RESTART_DATE) or (0, Decimal(0))
+    text, new, regional = _big_sales_csv(STORE_RESTART_DATE, STORE_RESTART_ROWS, 9_000_000)
+    seen = {r["runId"] for r in stack.runs()}
+    stack.deliver(f"sales/{STORE_RESTART_DATE}.csv", text)
+    CONTRIBUTIONS[f"sales/{STORE_RESTART_DATE}.csv"] = regional
+    run = eventually(lambda: _sales_run(stack, STORE_RESTART_DATE, seen), 180, "the file's run")
+    eventually(lambda: _loading(stack, run["runId"]), 300, "its sales step", interval=0.2)
+    time.sleep(1.0)  # inside the load
+    assert _loading(stack, run["runId"]), "the load finished before the restart"
+
+    stack.compose("restart", "objects", timeout=120)
+    restarted = time.monotonic()
+    eventually(lambda: stack.health()["objects"] == "healthy", 120, "the object store healthy")
+    record("object_store_restart_to_healthy_s", time.monotonic() - restarted)
+    stats = stack.sales_stats(STORE_RESTART_DATE)
+    assert stats in (old, new), f"{STORE_RESTART_DATE} holds {stats}: neither {old} nor {new}"
+
+    done = eventually(lambda: _verdict(stack, run["runId"]), 600, "the run's verdict")
+    record("object_store_restart_to_run_success_s", time.monotonic() - restarted)
+    assert done["status"] == "SUCCESS", done
+    retried = _retried_within(stack, run["runId"])
+    assert retried, "the run never had to try again: the restart missed the load"
+    (stack.log_dir / "object-store-restart-retries.txt").write_text("\n".join(retried))
+    assert stack.sales_stats(STORE_RESTART_DATE) == new
+    eventually(lambda: _analytics_settled(stack), 600, "the day through to analytics")
 
 
 def test_postgres_container_restart_recovers_without_a_step(stack: ComposeStack) -> None:
@@ -768,7 +950,9 @@ def test_no_password_in_the_files_the_logs_or_the_output(stack: ComposeStack) ->
         "add-user output": "".join(stack.add_user_output),
     }
     assert len(stack.passwords) >= 2 + 2
-    for password in stack.passwords:
+    # The accounts' passwords, and every password and key of the stack's .env.
+    assert len(stack.secrets) == 5
+    for password in [*stack.passwords, *stack.secrets]:
         for place, text in places.items():
             assert password not in text, f"a password appears in the {place}"
     # The proxy logged the signed-in accounts' names, not their passwords.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,21 +176,22 @@ _TRANSIENT = (
     "the database system is starting up",
     "the database system is shutting down",
     "Connection refused",
-    "Could not connect to server",
-    "Could not establish connection",
-    "Could not resolve host",
-    "Failed to read connection",
-    "Failed to write connection",
-    "Connection timed out",
-    "(HTTP 500)",
-    "(HTTP 502)",
-    "(HTTP 503)",
-    "(HTTP 504)",
 )
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether the unit of work that raised ``exc`` may succeed when run again."""
+    if isinstance(exc, duckdb.HTTPException):
+        # The store answered: a refusal (403) or a missing object (404) stays so; its own
+        # trouble (500, 503 while it starts) passes.
+        status = getattr(exc, "status_code", None)
+        if not status:
+            found = re.search(r"\(HTTP (\d{3})\)", str(exc))
+            status = int(found[1]) if found else 0
+        return int(status) >= 500
+    if isinstance(exc, duckdb.IOException) and " for HTTP " in str(exc):
+        # No answer at all: no server, no name, a connection lost or timed out mid-request.
+        return True
     return isinstance(exc, duckdb.Error) and any(marker in str(exc) for marker in _TRANSIENT)
 
 
