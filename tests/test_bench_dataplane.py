@@ -78,3 +78,28 @@ def test_dataplane_backfill_and_memory_figures(tmp_path: Path, pytestconfig: pyt
     )
     assert per_partition["extrapolated_partitions"] == 1
     assert "extrapolation" in per_partition["note"]
+
+
+def test_dataplane_on_a_bucket_beside_folders(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """Figure 1 with every file in a bucket: equal results to its baseline on the same
+    bucket, and the platform on folders timed in the same sample."""
+    out = tmp_path / "results.json"
+    argv = ["--root", str(pytestconfig.rootpath), "--figures", "dataplane-s3"]
+    argv += ["--scale", "10k@1", "--repeat", "1", "--scratch", str(tmp_path), "--out", str(out)]
+    assert bench.main(argv) == 0
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["figure"] == "dataplane-s3"
+    assert row["result_check"] == "passed"
+    assert 9_950 < row["sales_rows"] < 10_000
+    assert abs(row["ratio"] - row["seconds"] / row["baseline_seconds"]) < 0.01
+    assert abs(row["vs_folder"] - row["seconds"] / row["folder_seconds"]) < 0.01
+    assert row["target_vs_folder"] is None  # a target only at 10M rows
+    (sample,) = row["samples"]
+    assert sample == {
+        "baseline_seconds": row["baseline_seconds"],
+        "seconds": row["seconds"],
+        "folder_seconds": row["folder_seconds"],
+    }
+    assert [r["location"] for r in row["runs"]] == ["ingestion"] * 2 + ["transformation"] * 3 + [
+        "analytics"
+    ]

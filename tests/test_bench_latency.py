@@ -1,8 +1,10 @@
 """The fan-out and latency figures on the real topology, at their smallest useful size.
 
 One platform serves both (starting it is the slow part): the fan-out drop loads the
-reference data and a few days, then three single-day drops are timed. The report's
-structure and its consistency with the run records are checked, never the timings.
+reference data and a few days, then three single-day drops are timed. Its files are in a
+bucket of a local S3 server, as in ``latency-s3`` (the system tests cover folders). The
+report's structure and its consistency with the run records are checked, never the
+timings.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dagster import DagsterRunStatus
 
 from platform_bench import fanout, latency
 from platform_bench.common import Context, Scale
+from platform_shared.storage import BucketStore, s3_client
+from platform_stack.object_store import s3_server
 
 pytestmark = [pytest.mark.processes, pytest.mark.slow, pytest.mark.postgres]
 
@@ -35,14 +39,28 @@ def test_fanout_then_latency_report_runs_and_samples(
     )
     # The figures create (and drop) a database of their own with this role.
     environ = {**os.environ, **postgres_env}
-    with latency.bench_platform(
-        context, "test", days=FANOUT_DAYS + DROPS, environ=environ
-    ) as platform:
+    with (
+        s3_server() as settings,
+        latency.bench_platform(
+            context, "test", days=FANOUT_DAYS + DROPS, environ=environ, bucket=settings
+        ) as platform,
+    ):
         fan = fanout.measure(context, platform, platform.files.dates[:FANOUT_DAYS])
         lat = latency.measure(
             context, platform, platform.files.dates[FANOUT_DAYS:], idle_window=5.0
         )
         records = {r.dagster_run.run_id: r for r in platform.runs()}
+        # Every file went through the bucket: the landed days, the lake's Parquet files.
+        assert isinstance(platform.landing, BucketStore)
+        bucket = platform.landing.bucket
+        keys = [
+            item["Key"]
+            for page in s3_client(settings).get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for item in page.get("Contents", [])
+        ]
+        days = platform.files.dates
+        assert {f"landing/sales/{d}.csv" for d in days} <= set(keys)
+        assert any(k.startswith("lake/") and k.endswith(".parquet") for k in keys)
 
     assert [r["figure"] for r in context.results] == ["fanout", "latency"]
 

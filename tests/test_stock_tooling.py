@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from platform_shared.resources import WarehouseResource
-from platform_shared.settings import default
 from platform_shared.sample_data import SampleSpec, generate
+from platform_shared.settings import default
 from platform_stack.topology import Process, free_port, wait_until
 from platform_stack.workspace import read_locations
 from tests.checkout import copy_checkout

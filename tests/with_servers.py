@@ -8,7 +8,7 @@ the command ends (``tests/postgres_cluster.py``). The command gets ``WAREHOUSE_T
 (libpq keywords of a role that may create databases) and ``WAREHOUSE_CATALOG_PASSWORD``,
 which ``platform_shared.testing`` reads to run every warehouse test on a PostgreSQL catalog
 as well as on SQLite. The S3 server is a SeaweedFS started for the command
-(``tests/object_store.py``); the command gets ``STORAGE_TEST_S3_*``, and the landing and
+(``platform_stack.object_store``); the command gets ``STORAGE_TEST_S3_*``, and the landing and
 export tests run on a bucket as well as on a folder. ``make test`` wraps the location and
 shared-library tests in it.
 """
@@ -22,7 +22,7 @@ import sys
 from contextlib import ExitStack
 
 from platform_shared.testing import S3_ENDPOINT_VAR, S3_KEY_VAR, S3_SECRET_VAR, SERVER_VAR
-from tests.object_store import S3Unavailable, s3_server
+from platform_stack.object_store import S3Unavailable, s3_server
 from tests.postgres_cluster import ServerUnavailable, given_server, throwaway_server
 
 

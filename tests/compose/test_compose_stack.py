@@ -172,8 +172,9 @@ def test_images_are_offline_builds_without_the_ca_bundle(stack: ComposeStack) ->
         # Built on the Debian base of offline-base.sh: Debian's interpreter under /usr, not
         # the official image's /usr/local.
         prefix = stack.docker(
-            "run", "--rm", image, "python3", "-c", "import sys; print(sys.base_prefix)"
-        ).stdout.strip()
+            "run", "--rm", "--entrypoint", "python3", image,
+            "-c", "import sys; print(sys.base_prefix)",
+        ).stdout.strip()  # fmt: skip
         assert prefix == "/usr", (image, prefix)
         uid = {"proxy": PROXY_UID, "objects": OBJECTS_UID}.get(
             image.split("/")[1].split(":")[0], PLATFORM_UID

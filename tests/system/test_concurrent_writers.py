@@ -22,9 +22,9 @@ from dagster import DagsterInstance
 
 from platform_bench.concurrency import Run, Runner, run_outcomes
 from platform_shared.lake import CATALOG
+from platform_shared.sample_data import SampleSpec, generate
 from platform_shared.settings import with_defaults
 from platform_stack.instance import environment, initialize_storage, prepare_home
-from platform_shared.sample_data import SampleSpec, generate
 from tests.system.harness import artifacts_dir, platform_environ, warehouse_of_environ
 
 pytestmark = [pytest.mark.system, pytest.mark.postgres, pytest.mark.timeout(900)]

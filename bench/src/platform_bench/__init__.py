@@ -24,8 +24,10 @@ FIGURES: dict[str, Figure] = {
     "concurrency": concurrency.run,
     "fanout": fanout.run,
     "latency": latency.run,
+    "latency-s3": latency.run_s3,
     # Figure 6 (memory) is recorded from the runs of figure 1.
     "dataplane": dataplane.run,
+    "dataplane-s3": dataplane.run_s3,
     "backfill": dataplane.run_backfill,
 }
 

@@ -10,13 +10,15 @@ written in pandas; its own function computes it here too. Run as a script so the
 benchmark can time it and read its peak memory like any other process::
 
     python -m platform_bench.baseline --landing L --warehouse W --exports E \\
-        --first 2025-01-01 --last 2025-12-31 [--format lake|file]
+        --first 2025-01-01 --last 2025-12-31 [--format lake|file] [--data-path URL]
 
 ``--format lake`` (the default) builds the tables in a DuckLake in the folder ``W``, laid
 out as the platform's embedded default (:func:`platform_bench.common.lake_env`), so the
 figure compares the platform with the same SQL on the same kind of warehouse; ``file``
 builds them in the DuckDB file ``W/warehouse.duckdb``, the warehouse the platform had
-before the lake, to show what the lake format itself costs.
+before the lake, to show what the lake format itself costs. ``--data-path`` puts the
+lake's Parquet files elsewhere (a bucket's ``s3://`` prefix), and ``--exports`` may be a
+bucket's prefix too, as on the platform.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -59,8 +62,9 @@ CHECKS = (
 )
 
 
-def connect(folder: Path, *, lake: bool) -> duckdb.DuckDBPyConnection:
-    """One connection to a new warehouse in ``folder``: a DuckLake or a DuckDB file."""
+def connect(folder: Path, *, lake: bool, data_path: str = "") -> duckdb.DuckDBPyConnection:
+    """One connection to a new warehouse in ``folder``: a DuckLake (its Parquet files under
+    ``data_path`` if given) or a DuckDB file."""
     folder.mkdir(parents=True, exist_ok=True)
     if not lake:
         return duckdb.connect(str(folder / "warehouse.duckdb"))
@@ -69,7 +73,7 @@ def connect(folder: Path, *, lake: bool) -> duckdb.DuckDBPyConnection:
     attach(
         conn,
         Catalog.parse(settings["WAREHOUSE_CATALOG"]),
-        settings["WAREHOUSE_DATA_PATH"],
+        data_path or settings["WAREHOUSE_DATA_PATH"],
         read_only=False,
     )
     return conn
@@ -78,17 +82,20 @@ def connect(folder: Path, *, lake: bool) -> duckdb.DuckDBPyConnection:
 def run(
     landing: str,
     warehouse: Path,
-    exports: Path,
+    exports: str,
     first: dt.date,
     last: dt.date,
     *,
     lake: bool = True,
+    data_path: str = "",
 ) -> dict[str, float]:
     """Build every table into a new warehouse in the folder ``warehouse``; returns seconds
     per stage."""
     stages: dict[str, float] = {}
-    exports.mkdir(parents=True, exist_ok=True)
-    with connect(warehouse, lake=lake) as conn:
+    with (
+        connect(warehouse, lake=lake, data_path=data_path) as conn,
+        tempfile.TemporaryDirectory(prefix="baseline-exports-") as scratch,
+    ):
         conn.execute("SET enable_progress_bar = false")
         prepare(conn)
         rejected_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -122,8 +129,14 @@ def run(
             if window is None:
                 raise RuntimeError("transformation.regional_daily_sales is empty")
             REPORTS.rebuild_table(conn, "daily_revenue_report", list(window))
-            _export(conn, "analytics.sales_summary", "revenue DESC, region", "csv", exports)
-            _export(conn, "analytics.daily_revenue_report", "date, region", "parquet", exports)
+            # Written aside and put in place after the commit, as the platform's exports are.
+            written = [
+                _export(conn, "analytics.sales_summary", "revenue DESC, region", "csv", scratch),
+                _export(conn, "analytics.daily_revenue_report", "date, region", "parquet", scratch),
+            ]
+        published = store(exports)
+        for path in written:
+            published.put_file(path.name, path)
         stages["analytics"] = time.perf_counter() - started
     return stages
 
@@ -186,11 +199,12 @@ def _export(
     table: str,
     order: str,
     fmt: Literal["csv", "parquet"],
-    folder: Path,
-) -> None:
-    """The published file of ``table``, ordered as its asset orders it."""
-    path = folder / f"{table.split('.')[1]}.{fmt}"
+    folder: str,
+) -> Path:
+    """The published file of ``table``, ordered as its asset orders it, in ``folder``."""
+    path = Path(folder) / f"{table.split('.')[1]}.{fmt}"
     export_query(conn, f"SELECT * FROM {table} ORDER BY {order}", path, fmt)
+    return path
 
 
 def _scalar(conn: duckdb.DuckDBPyConnection, query: str, params: object = None) -> Any:
@@ -202,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The data-plane baseline in one DuckDB.")
     parser.add_argument("--landing", required=True, help="a folder or s3://bucket/prefix")
     parser.add_argument("--warehouse", type=Path, required=True)
-    parser.add_argument("--exports", type=Path, required=True)
+    parser.add_argument("--exports", required=True, help="a folder or s3://bucket/prefix")
+    parser.add_argument("--data-path", default="", help="the lake's Parquet files (s3://...)")
     parser.add_argument("--first", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--last", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--format", choices=("lake", "file"), default="lake")
@@ -214,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.first,
         args.last,
         lake=args.format == "lake",
+        data_path=args.data_path,
     )
     print(json.dumps({k: round(v, 3) for k, v in stages.items()}), flush=True)
     return 0

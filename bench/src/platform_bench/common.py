@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from platform_shared.storage import S3Settings
+
 DEFAULT_ROWS = 10_000_000
 DEFAULT_DAYS = 365
 
@@ -114,10 +116,21 @@ def lake_env(folder: Path) -> dict[str, str]:
     }
 
 
+def bucket_env(settings: S3Settings) -> dict[str, str]:
+    """The ``AWS_*`` settings by which a process reaches the S3 server of ``settings``."""
+    return {
+        "AWS_ENDPOINT_URL": settings.endpoint_url or "",
+        "AWS_REGION": settings.region,
+        "AWS_ACCESS_KEY_ID": settings.access_key_id or "",
+        "AWS_SECRET_ACCESS_KEY": settings.secret_access_key or "",
+    }
+
+
 @contextmanager
-def read_warehouse(folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def read_warehouse(folder: Path, data_path: str = "") -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to what a run left in ``folder``: the baseline's DuckDB file
-    (``warehouse.duckdb``) or the platform's lake (:func:`lake_env`)."""
+    (``warehouse.duckdb``) or the platform's lake (:func:`lake_env`), whose Parquet files
+    are under ``data_path`` when that is a bucket (this process's ``AWS_*`` reach it)."""
     single = folder / "warehouse.duckdb"
     if single.exists():
         with duckdb.connect(str(single), read_only=True) as conn:
@@ -125,6 +138,8 @@ def read_warehouse(folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         return
     from platform_shared.resources import WarehouseResource
 
-    reader = WarehouseResource(catalog=lake_env(folder)["WAREHOUSE_CATALOG"], read_only=True)
+    reader = WarehouseResource(
+        catalog=lake_env(folder)["WAREHOUSE_CATALOG"], data_path=data_path, read_only=True
+    )
     with reader.get_connection() as conn:
         yield conn

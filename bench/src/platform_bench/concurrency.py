@@ -29,9 +29,9 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from platform_bench.common import Context, Scale, lake_env, progress, ratio, read_warehouse
 from platform_bench.overhead import postgres_database
+from platform_shared.sample_data import SampleSpec, generate
 from platform_shared.settings import with_defaults
 from platform_stack.instance import environment, initialize_storage, prepare_home
-from platform_shared.sample_data import SampleSpec, generate
 from platform_stack.workspace import read_locations
 
 # The lake takes every location's writers at once: overlapping work should take little

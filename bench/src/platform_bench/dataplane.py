@@ -11,6 +11,12 @@ range, so the orchestration overhead (platform minus baseline) can be compared a
 partition counts, and records the peak resident memory of every run process as figure 6
 (``memory``).
 
+``dataplane-s3`` is figure 1 with the landing files, the lake's Parquet files and the
+exports in a bucket of a local S3 server (SeaweedFS on 127.0.0.1, started and stopped by
+the figure): its baseline is the same SQL in one DuckDB reading and writing the same
+bucket, and each sample also times the platform on folders, so the bucket's cost is a
+ratio of two runs measured side by side.
+
 Figure 2 (``backfill``) is the 365-day backfill launched as ranged runs (the CLI path of a
 single-run backfill policy, no daemon) against one range query per table, plus the
 one-run-per-partition default measured on a few days and extrapolated to the year.
@@ -25,6 +31,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,9 +39,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from platform_bench.common import Context, Scale, lake_env, progress, ratio, read_warehouse
-from platform_stack.instance import POSTGRES_VARS, initialize_storage, prepare_home, uses_postgres
+from platform_bench.common import (
+    Context,
+    Scale,
+    bucket_env,
+    lake_env,
+    progress,
+    ratio,
+    read_warehouse,
+)
 from platform_shared.sample_data import SampleSpec, generate
+from platform_shared.storage import BucketStore, S3Settings, is_url, s3_client
+from platform_stack.instance import POSTGRES_VARS, initialize_storage, prepare_home, uses_postgres
+from platform_stack.object_store import s3_server
 from platform_stack.topology import Topology
 
 _T = TypeVar("_T")
@@ -43,6 +60,8 @@ FIRST_DAY = dt.date(2025, 1, 1)
 SHORT_DAYS = 30
 PER_PARTITION_DAYS = 7
 TARGET_RATIO = {"10M": 2.0, "default": 1.5}
+# The platform on a bucket against the platform on folders, figure 1's whole range.
+S3_TARGET_VS_FOLDER = 1.3
 BACKFILL_TARGET_RATIO = 2.0
 MEMORY_TARGET_BYTES = int(1.5 * 2**30)
 MEMORY_GROWTH_TARGET = 1.5
@@ -119,17 +138,25 @@ class Bench:
         cpu = usage.ru_utime + usage.ru_stime
         return seconds, cpu, usage.ru_maxrss * 1024  # KiB on Linux
 
-    def data_env(self, name: str, landing: Path) -> dict[str, str]:
+    def data_env(self, name: str, landing: Path | str) -> dict[str, str]:
+        """Settings of the warehouse ``name``: in folders under the scratch folder, or, for
+        a bucket's landing, its Parquet files and exports under ``name/`` in that bucket
+        (the catalog stays a SQLite file in the scratch folder either way)."""
         folder = self.scratch / name
-        return {
+        environ = {
             **self.environ,
             **lake_env(folder),
             "LANDING_URL": str(landing),
             "EXPORT_URL": str(folder / "exports"),
         }
+        if is_url(str(landing)):
+            bucket = urllib.parse.urlsplit(str(landing)).netloc
+            environ["WAREHOUSE_DATA_PATH"] = f"s3://{bucket}/{name}/lake/"
+            environ["EXPORT_URL"] = f"s3://{bucket}/{name}/exports"
+        return environ
 
     def baseline(
-        self, name: str, landing: Path, first: dt.date, last: dt.date, *, lake: bool = True
+        self, name: str, landing: Path | str, first: dt.date, last: dt.date, *, lake: bool = True
     ) -> Measured:
         """The same SQL in one DuckDB process, on a lake laid out as the platform's (the
         figures' denominator) or, with ``lake=False``, on a DuckDB file."""
@@ -144,6 +171,8 @@ class Bench:
             str(self.scratch / name),
             "--exports",
             environ["EXPORT_URL"],
+            "--data-path",
+            environ["WAREHOUSE_DATA_PATH"],
             "--first",
             first.isoformat(),
             "--last",
@@ -168,7 +197,7 @@ class Bench:
     def materialize(
         self,
         name: str,
-        landing: Path,
+        landing: Path | str,
         steps: list[tuple[str, str, str | None]],
         label: str = "run",
     ) -> Measured:
@@ -250,10 +279,10 @@ def per_partition_steps(days: list[dt.date]) -> list[tuple[str, str, str | None]
     return steps
 
 
-def summarize(folder: Path) -> dict[str, dict[str, str]]:
+def summarize(folder: Path, data_path: str = "") -> dict[str, dict[str, str]]:
     """Row count and revenue of every compared table, and quarantined lines per feed."""
     summary: dict[str, dict[str, str]] = {}
-    with read_warehouse(folder) as conn:
+    with read_warehouse(folder, data_path) as conn:
         for table, revenue in COMPARED.items():
             total = f"sum({revenue})" if revenue else "NULL"
             row = conn.execute(f"SELECT count(*), {total} FROM {table}").fetchone()
@@ -267,9 +296,11 @@ def summarize(folder: Path) -> dict[str, dict[str, str]]:
     return summary
 
 
-def compare(baseline: Path, platform: Path) -> dict[str, dict[str, str]]:
+def compare(
+    baseline: Path, platform: Path, data_paths: tuple[str, str] = ("", "")
+) -> dict[str, dict[str, str]]:
     """The platform's summary; raises :class:`ResultMismatch` if it differs at all."""
-    expected, found = summarize(baseline), summarize(platform)
+    expected, found = summarize(baseline, data_paths[0]), summarize(platform, data_paths[1])
     if expected != found:
         diff = {
             k: {"baseline": expected.get(k), "platform": found.get(k)}
@@ -351,11 +382,16 @@ def _target(scale: Scale) -> float:
     return TARGET_RATIO.get(scale.label, TARGET_RATIO["default"])
 
 
-def _compare_both(bench: Bench, baseline_name: str, platform_name: str) -> dict[str, object]:
-    summary = compare(
-        bench.scratch / baseline_name,
-        bench.scratch / platform_name,
-    )
+def _compare_both(
+    bench: Bench, baseline_name: str, platform_name: str, landing: Path | str = ""
+) -> dict[str, object]:
+    data_paths = ("", "")
+    if is_url(str(landing)):
+        data_paths = (
+            bench.data_env(baseline_name, landing)["WAREHOUSE_DATA_PATH"],
+            bench.data_env(platform_name, landing)["WAREHOUSE_DATA_PATH"],
+        )
+    summary = compare(bench.scratch / baseline_name, bench.scratch / platform_name, data_paths)
     return {
         "result_check": "passed",
         "sales_rows": int(summary["ingestion.sales"]["rows"]),
@@ -637,3 +673,103 @@ def run_backfill(context: Context) -> None:
                 f"partition, extrapolated to {scale.days}: {extrapolated:.0f} s "
                 f"(ratio {row['extrapolated_ratio']:.1f}, an extrapolation)"
             )
+
+
+def run_s3(context: Context) -> None:
+    """Figure 1 over the whole range with every file in a bucket of a local S3 server.
+
+    Each sample runs the baseline on the bucket, the platform on the bucket, and the
+    platform on folders (each first every other round); the figure reports the medians,
+    the platform's ratio to the baseline on the bucket, and its ratio to itself on folders.
+    """
+    with s3_server() as settings:
+        environ = bucket_env(settings)
+        saved = {name: os.environ.get(name) for name in environ}
+        # The results are compared from this process, which reads the bucket's lakes too.
+        os.environ.update(environ)
+        try:
+            for scale in context.scales:
+                _s3_scale(context, scale, settings, environ)
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _s3_scale(
+    context: Context, scale: Scale, settings: S3Settings, environ: dict[str, str]
+) -> None:
+    folder_landing = landing_for(context, scale)
+    bucket = f"bench-{secrets.token_hex(6)}"
+    s3_client(settings).create_bucket(Bucket=bucket)
+    landing = BucketStore(bucket, "landing", settings)
+    started = time.perf_counter()
+    files = sorted(p for p in folder_landing.rglob("*.csv"))
+    for path in files:
+        landing.put_file(path.relative_to(folder_landing).as_posix(), path)
+    progress(
+        f"dataplane-s3 {scale.label}: {len(files)} files uploaded in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    last = FIRST_DAY + dt.timedelta(days=scale.days - 1)
+    tag = scale.label.replace("@", "_")
+    with bench_instance(context.root, context.scratch / f"dataplane-s3-{tag}") as bench:
+        bench.environ.update(environ)
+        bases: list[Measured] = []
+        plats: list[Measured] = []
+        folders: list[Measured] = []
+        check: dict[str, object] = {}
+        repeat = max(1, context.repeat)
+        for i in range(repeat):
+            sample = f"{i + 1}/{repeat}"
+            if i % 2 == 1:
+                folders.append(_folder_platform(bench, folder_landing, last, i))
+            progress(f"dataplane-s3 {scale.label}: baseline on the bucket ({sample})")
+            base = bench.baseline(f"s3-baseline-{i}", landing.url, FIRST_DAY, last)
+            progress(f"dataplane-s3 {scale.label}: platform on the bucket ({sample})")
+            plat = bench.materialize(f"s3-platform-{i}", landing.url, ranged_steps(FIRST_DAY, last))
+            check = _compare_both(bench, f"s3-baseline-{i}", f"s3-platform-{i}", landing.url)
+            if i % 2 == 0:
+                folders.append(_folder_platform(bench, folder_landing, last, i))
+            bases.append(base)
+            plats.append(plat)
+            progress(
+                f"dataplane-s3 {scale.label} ({sample}): bucket {plat.seconds:.1f} s vs "
+                f"baseline {base.seconds:.1f} s, folders {folders[-1].seconds:.1f} s"
+            )
+        base, plat = _median_sample(bases), _median_sample(plats)
+        folder = _median_sample(folders)
+        row = context.record(
+            "dataplane-s3",
+            scale=scale.label,
+            days=scale.days,
+            storage=bench.storage,
+            baseline_seconds=round(base.seconds, 3),
+            seconds=round(plat.seconds, 3),
+            ratio=ratio(plat.seconds, base.seconds),
+            folder_seconds=round(folder.seconds, 3),
+            vs_folder=ratio(plat.seconds, folder.seconds),
+            target_vs_folder=S3_TARGET_VS_FOLDER if scale.label == "10M" else None,
+            runs=plat.runs,
+            repeat=len(plats),
+            samples=[
+                {
+                    "baseline_seconds": round(b.seconds, 3),
+                    "seconds": round(m.seconds, 3),
+                    "folder_seconds": round(f.seconds, 3),
+                }
+                for b, m, f in zip(bases, plats, folders, strict=True)
+            ],
+            **check,
+        )
+        progress(
+            f"dataplane-s3 {scale.label}, median of {len(plats)}: bucket {plat.seconds:.1f} s, "
+            f"ratio {row['ratio']:.2f} to its baseline, x{row['vs_folder']:.2f} the platform "
+            f"on folders ({folder.seconds:.1f} s)"
+        )
+
+
+def _folder_platform(bench: Bench, landing: Path, last: dt.date, index: int) -> Measured:
+    return bench.materialize(f"folder-platform-{index}", landing, ranged_steps(FIRST_DAY, last))

@@ -14,6 +14,11 @@ analytics refresh created after those. Each run contributes three hops: the wait
 it was created (a sensor interval), the wait from creation to start (run queue, run
 process start-up) and its execution, each counted from the end of the run before it.
 
+``latency-s3`` is the same figure with the landing files, the lake's Parquet files and
+the exports in a bucket of a local S3 server (SeaweedFS on 127.0.0.1, started and stopped
+by the figure): the files are uploaded as a team's client does, and every hop that reads
+or writes a file goes through the S3 API.
+
 The platform helpers here (database, topology, instance, sample files) are shared with
 the fan-out figure.
 """
@@ -42,11 +47,13 @@ from dagster import (
     RunsFilter,
 )
 
-from platform_bench.common import Context, lake_env, percentile, progress
+from platform_bench.common import Context, bucket_env, lake_env, percentile, progress
 from platform_shared.dagster_private import PARENT_RUN_ID_TAG
-from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
-from platform_stack.instance import POSTGRES_VARS
 from platform_shared.sample_data import SampleSpec, generate
+from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
+from platform_shared.storage import BucketStore, FolderStore, S3Settings, Store, s3_client
+from platform_stack.instance import POSTGRES_VARS
+from platform_stack.object_store import s3_server
 from platform_stack.topology import Topology, free_port
 
 DEFAULT_DROPS = 10
@@ -130,20 +137,24 @@ class SampleFiles:
         generate(folder, spec)
         return cls(staging=folder, dates=[d.isoformat() for d in spec.dates()])
 
-    def _deliver(self, landing: Path, relative: str) -> None:
+    def _deliver(self, landing: Store, relative: str) -> None:
+        if not isinstance(landing, FolderStore):
+            # An upload: the object appears whole when it completes, as a client's does.
+            landing.put_file(relative, self.staging / relative, content_type="text/csv")
+            return
         # Copied under a temporary name and renamed, as a feed delivers: the landed file's
         # mtime is the delivery time, so the sensor's settling rule applies as in real life.
-        target = landing / relative
+        target = landing.path(relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.copyfile(self.staging / relative, tmp)
         os.replace(tmp, target)
 
-    def deliver_reference(self, landing: Path) -> None:
+    def deliver_reference(self, landing: Store) -> None:
         self._deliver(landing, "customers.csv")
         self._deliver(landing, "products.csv")
 
-    def deliver_day(self, landing: Path, date: str) -> float:
+    def deliver_day(self, landing: Store, date: str) -> float:
         """Orders then sales of ``date``; returns the time the sales file landed."""
         self._deliver(landing, f"orders/{date}.csv")
         self._deliver(landing, f"sales/{date}.csv")
@@ -154,7 +165,7 @@ class SampleFiles:
 class Platform:
     topology: Topology
     instance: DagsterInstance
-    landing: Path
+    landing: Store
     files: SampleFiles
 
     def runs(self, created_after: float | None = None) -> list[RunRecord]:
@@ -214,18 +225,23 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 @contextlib.contextmanager
 def bench_platform(
-    context: Context, name: str, days: int, environ: Mapping[str, str] | None = None
+    context: Context,
+    name: str,
+    days: int,
+    environ: Mapping[str, str] | None = None,
+    bucket: S3Settings | None = None,
 ) -> Iterator[Platform]:
     """The whole platform on a fresh database, with ``days`` days of files staged.
 
-    ``environ`` (the process environment by default) names the PostgreSQL role.
+    ``environ`` (the process environment by default) names the PostgreSQL role. With
+    ``bucket``, the landing files, the lake's files and the exports are in a new bucket
+    on that S3 server instead of folders.
 
     Every process is stopped by pid and the database dropped on the way out, also on
     failure or Ctrl-C. Process logs stay in ``artifacts/bench/<name>`` for a post-mortem.
     """
     data = context.scratch / name
-    landing = data / "landing"
-    landing.mkdir(parents=True)
+    data.mkdir(parents=True)
     progress(f"{name}: staging {days} day(s) of files ({ROWS_PER_DAY} sales rows a day)")
     files = SampleFiles.generate(data / "staging", days)
     logs = context.root / "artifacts" / "bench" / name
@@ -233,12 +249,24 @@ def bench_platform(
     base = dict(os.environ if environ is None else environ)
     with _terminate_as_interrupt(), bench_database(base, name) as postgres:
         environ = {k: v for k, v in base.items() if not k.startswith("DAGSTER_POSTGRES_")}
-        environ.update(
-            **lake_env(data / "warehouse"),
-            LANDING_URL=str(landing),
-            EXPORT_URL=str(data / "warehouse" / "exports"),
-            **postgres,
-        )
+        environ.update(**lake_env(data / "warehouse"), **postgres)
+        landing: Store
+        if bucket is None:
+            landing = FolderStore(data / "landing")
+            environ.update(
+                LANDING_URL=str(landing.path("")),
+                EXPORT_URL=str(data / "warehouse" / "exports"),
+            )
+        else:
+            name_of_bucket = f"bench-{secrets.token_hex(6)}"
+            s3_client(bucket).create_bucket(Bucket=name_of_bucket)
+            landing = BucketStore(name_of_bucket, "landing", bucket)
+            environ.update(
+                bucket_env(bucket),
+                LANDING_URL=landing.url,
+                WAREHOUSE_DATA_PATH=f"s3://{name_of_bucket}/lake/",
+                EXPORT_URL=f"s3://{name_of_bucket}/exports",
+            )
         topology = Topology(
             root=context.root,
             home=data / "home",
@@ -464,7 +492,11 @@ def drop_offsets(drops: int) -> list[float]:
 
 
 def measure(
-    context: Context, platform: Platform, dates: list[str], idle_window: float = 30.0
+    context: Context,
+    platform: Platform,
+    dates: list[str],
+    idle_window: float = 30.0,
+    figure: str = "latency",
 ) -> dict[str, object]:
     """Drop each of ``dates`` in turn (the platform idle in between) and record the figure,
     with the CPU the idle platform uses over ``idle_window`` seconds."""
@@ -490,7 +522,7 @@ def measure(
     median, p95 = statistics.median(seconds), percentile(seconds, 95)
     hop_names = list(samples[0].hops())
     row = context.record(
-        "latency",
+        figure,
         drops=len(samples),
         samples_seconds=[round(s, 2) for s in seconds],
         median_seconds=round(median, 2),
@@ -521,3 +553,21 @@ def run(context: Context) -> None:
     with bench_platform(context, "latency", days=drops + 1) as platform:
         warm_up(platform, platform.files.dates[0])
         measure(context, platform, platform.files.dates[1:])
+
+
+def run_s3(context: Context) -> None:
+    """Figure 4 with every file in a bucket of a local S3 server; beside the folder
+    figure when that ran first, with the ratio of the two medians."""
+    drops = max(DEFAULT_DROPS, context.repeat)
+    folder = next((r for r in context.results if r["figure"] == "latency"), None)
+    with (
+        s3_server() as settings,
+        bench_platform(context, "latency-s3", days=drops + 1, bucket=settings) as platform,
+    ):
+        warm_up(platform, platform.files.dates[0])
+        row = measure(context, platform, platform.files.dates[1:], figure="latency-s3")
+    if folder is not None:
+        row["vs_folder_median"] = round(
+            float(str(row["median_seconds"])) / float(str(folder["median_seconds"])), 2
+        )
+        progress(f"latency-s3: median x{row['vs_folder_median']} the folder figure's")

