@@ -28,7 +28,8 @@ from pathlib import Path
 
 S3_PORT = 8333
 DATA = os.environ.get("OBJECTS_DATA_DIR", "/data")
-RUN = Path(os.environ.get("OBJECTS_RUN_DIR", "/run/objects"))
+# The container's tmpfs: the identities file lives as long as the process.
+RUN = Path(os.environ.get("OBJECTS_RUN_DIR", "/tmp/objects"))  # noqa: S108
 CONFIG = RUN / "s3.json"
 READY = RUN / "ready"
 READY_SECONDS = 120
@@ -78,7 +79,7 @@ def _shell(command: str) -> str:
 
 def main() -> int:
     bucket = os.environ.get("OBJECTS_BUCKET", "platform")
-    RUN.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(mode=0o700, parents=True, exist_ok=True)
     READY.unlink(missing_ok=True)
     fd = os.open(CONFIG, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as config:
