@@ -152,6 +152,10 @@ def test_the_lake_keeps_its_data_in_a_bucket(tmp_path: Path, s3_settings: S3Sett
             ).fetchone()
         assert now == (10, 45)
         assert then == (100000,)
+        # A reader that names the catalog only (a notebook) finds the bucket by itself.
+        reader = WarehouseResource(catalog=lake.catalog, read_only=True)
+        with reader.get_connection() as conn:
+            assert conn.execute("SELECT count(*) FROM t.numbers").fetchone() == (10,)
         keys = [f.name for f in bucket.list("t/numbers")]
         assert keys
         assert all(k.endswith(".parquet") for k in keys)

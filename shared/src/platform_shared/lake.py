@@ -147,7 +147,15 @@ def attach(
             )
             options.append(f"META_SECRET '{_SECRET}'")
     target = sql_quote(f"ducklake:{catalog.kind}:{catalog.target}")
-    conn.execute(f"ATTACH '{target}' AS {CATALOG} ({', '.join(options)})")
+    statement = f"ATTACH '{target}' AS {CATALOG} ({', '.join(options)})"
+    try:
+        conn.execute(statement)
+    except duckdb.Error as exc:
+        # A reader names the catalog only; the lake it finds keeps its files in a bucket.
+        if "requires the extension httpfs" not in str(exc):
+            raise
+        enable_object_store(conn)
+        conn.execute(statement)
     conn.execute(f"USE {CATALOG}")
 
 
