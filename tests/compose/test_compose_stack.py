@@ -781,9 +781,7 @@ def _with_description(source: str, description: str) -> str:
 # -- faults in containers ---------------------------------------------------------------
 
 
-def _big_sales_csv(
-    date: str, rows: int, first_id: int = 5_000_000
-) -> tuple[str, tuple[int, Decimal], dict]:
+def _big_sales_csv(date: str, rows: int, first_id: int) -> tuple[str, tuple[int, Decimal], dict]:
     """A large valid sales file: its text, (rows, revenue) and region to (units, revenue)."""
     lines = ["sale_id,order_id,customer_id,product_id,quantity,unit_price,sale_ts"]
     units: dict[str | None, int] = {}
@@ -831,17 +829,26 @@ def _loading(stack: ComposeStack, run_id: str) -> bool:
     )
 
 
-def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) -> None:
-    old = stack.sales_stats(CRASH_DATE) or (0, Decimal(0))
-    text, new, regional = _big_sales_csv(CRASH_DATE, CRASH_ROWS)
+def _big_load_in_flight(
+    stack: ComposeStack, date: str, rows: int, first_id: int
+) -> tuple[dict, tuple[int, Decimal], tuple[int, Decimal]]:
+    """Deliver a large sales file for ``date`` and return once its run is a second into
+    the load: the run, and the day's (rows, revenue) before and after it."""
+    old = stack.sales_stats(date) or (0, Decimal(0))
+    text, new, regional = _big_sales_csv(date, rows, first_id)
     seen = {r["runId"] for r in stack.runs()}
-    stack.deliver(f"sales/{CRASH_DATE}.csv", text)
-    # Counted from now on: the file is landed and ends up loaded whatever this test sees.
-    CONTRIBUTIONS[f"sales/{CRASH_DATE}.csv"] = regional
-    run = eventually(lambda: _sales_run(stack, CRASH_DATE, seen), 180, "the big file's run")
+    stack.deliver(f"sales/{date}.csv", text)
+    # Counted from now on: the file is landed and ends up loaded whatever the test sees.
+    CONTRIBUTIONS[f"sales/{date}.csv"] = regional
+    run = eventually(lambda: _sales_run(stack, date, seen), 180, "the big file's run")
     eventually(lambda: _loading(stack, run["runId"]), 300, "its sales step", interval=0.2)
     time.sleep(1.0)  # inside the load
-    assert _loading(stack, run["runId"]), "the load finished before the crash"
+    assert _loading(stack, run["runId"]), "the load finished before the fault"
+    return run, old, new
+
+
+def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) -> None:
+    run, old, new = _big_load_in_flight(stack, CRASH_DATE, CRASH_ROWS, 5_000_000)
 
     # The container's process dies (a crash, the kernel's OOM killer): its init is killed.
     # `docker kill` is not used: Docker counts it as a manual stop and never restarts it.
@@ -891,15 +898,7 @@ def test_object_store_restart_mid_load_is_retried(stack: ComposeStack) -> None:
     """The object store's container restarts while a large file loads: the write finds no
     store, is tried again once the store is back, and the day holds its old rows or the
     whole new file, never part of it; the run succeeds with no manual step."""
-    old = stack.sales_stats(STORE_RESTART_DATE) or (0, Decimal(0))
-    text, new, regional = _big_sales_csv(STORE_RESTART_DATE, STORE_RESTART_ROWS, 9_000_000)
-    seen = {r["runId"] for r in stack.runs()}
-    stack.deliver(f"sales/{STORE_RESTART_DATE}.csv", text)
-    CONTRIBUTIONS[f"sales/{STORE_RESTART_DATE}.csv"] = regional
-    run = eventually(lambda: _sales_run(stack, STORE_RESTART_DATE, seen), 180, "the file's run")
-    eventually(lambda: _loading(stack, run["runId"]), 300, "its sales step", interval=0.2)
-    time.sleep(1.0)  # inside the load
-    assert _loading(stack, run["runId"]), "the load finished before the restart"
+    run, old, new = _big_load_in_flight(stack, STORE_RESTART_DATE, STORE_RESTART_ROWS, 9_000_000)
 
     stack.compose("restart", "objects", timeout=120)
     restarted = time.monotonic()

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import duckdb
 
-from platform_shared.storage import S3Settings
-
 DEFAULT_ROWS = 10_000_000
 DEFAULT_DAYS = 365
 
@@ -113,16 +111,6 @@ def lake_env(folder: Path) -> dict[str, str]:
     return {
         "WAREHOUSE_CATALOG": f"sqlite:{folder / 'catalog.sqlite'}",
         "WAREHOUSE_DATA_PATH": str(folder / "lake"),
-    }
-
-
-def bucket_env(settings: S3Settings) -> dict[str, str]:
-    """The ``AWS_*`` settings by which a process reaches the S3 server of ``settings``."""
-    return {
-        "AWS_ENDPOINT_URL": settings.endpoint_url or "",
-        "AWS_REGION": settings.region,
-        "AWS_ACCESS_KEY_ID": settings.access_key_id or "",
-        "AWS_SECRET_ACCESS_KEY": settings.secret_access_key or "",
     }
 
 

@@ -42,7 +42,6 @@ from typing import TypeVar
 from platform_bench.common import (
     Context,
     Scale,
-    bucket_env,
     lake_env,
     progress,
     ratio,
@@ -50,6 +49,7 @@ from platform_bench.common import (
 )
 from platform_shared.sample_data import SampleSpec, generate
 from platform_shared.storage import BucketStore, S3Settings, is_url, s3_client
+from platform_shared.testing import s3_environment
 from platform_stack.instance import POSTGRES_VARS, initialize_storage, prepare_home, uses_postgres
 from platform_stack.object_store import s3_server
 from platform_stack.topology import Topology
@@ -682,20 +682,10 @@ def run_s3(context: Context) -> None:
     platform on folders (each first every other round); the figure reports the medians,
     the platform's ratio to the baseline on the bucket, and its ratio to itself on folders.
     """
-    with s3_server() as settings:
-        environ = bucket_env(settings)
-        saved = {name: os.environ.get(name) for name in environ}
-        # The results are compared from this process, which reads the bucket's lakes too.
-        os.environ.update(environ)
-        try:
-            for scale in context.scales:
-                _s3_scale(context, scale, settings, environ)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    # The results are compared from this process, which reads the bucket's lakes too.
+    with s3_server() as settings, s3_environment(settings):
+        for scale in context.scales:
+            _s3_scale(context, scale, settings, settings.environ())
 
 
 def _s3_scale(

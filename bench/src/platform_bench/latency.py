@@ -47,7 +47,7 @@ from dagster import (
     RunsFilter,
 )
 
-from platform_bench.common import Context, bucket_env, lake_env, percentile, progress
+from platform_bench.common import Context, lake_env, percentile, progress
 from platform_shared.dagster_private import PARENT_RUN_ID_TAG
 from platform_shared.sample_data import SampleSpec, generate
 from platform_shared.sensor_timing import DAEMON_LOOP_SECONDS
@@ -262,7 +262,7 @@ def bench_platform(
             s3_client(bucket).create_bucket(Bucket=name_of_bucket)
             landing = BucketStore(name_of_bucket, "landing", bucket)
             environ.update(
-                bucket_env(bucket),
+                bucket.environ(),
                 LANDING_URL=landing.url,
                 WAREHOUSE_DATA_PATH=f"s3://{name_of_bucket}/lake/",
                 EXPORT_URL=f"s3://{name_of_bucket}/exports",

@@ -229,6 +229,15 @@ class S3Settings:
     access_key_id: str | None
     secret_access_key: str | None = field(default=None, repr=False)  # never printed
 
+    def environ(self) -> dict[str, str]:
+        """The ``AWS_*`` variables by which another process reaches the same store."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url or "",
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.access_key_id or "",
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key or "",
+        }
+
     @classmethod
     def from_environment(cls) -> S3Settings:
         return cls(

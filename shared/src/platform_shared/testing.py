@@ -35,7 +35,6 @@ SERVER_VAR = "WAREHOUSE_TEST_POSTGRES"
 S3_ENDPOINT_VAR = "STORAGE_TEST_S3_ENDPOINT"
 S3_KEY_VAR = "STORAGE_TEST_S3_ACCESS_KEY_ID"
 S3_SECRET_VAR = "STORAGE_TEST_S3_SECRET_ACCESS_KEY"  # noqa: S105 (a variable's name)
-_AWS_VARS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def catalogs() -> list[str]:
@@ -98,6 +97,23 @@ def s3_test_settings() -> S3Settings:
 
 
 @contextmanager
+def s3_environment(settings: S3Settings) -> Iterator[None]:
+    """This process's ``AWS_*`` settings point at ``settings``' store while the block runs
+    (code that reads them, as a deployment's would, reaches it), and are restored after."""
+    variables = settings.environ()
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
 def temporary_store(folder: Path, kind: str, prefix: str = "landing") -> Iterator[Store]:
     """An empty folder, or a prefix of a new bucket on the session's S3 server.
 
@@ -112,21 +128,10 @@ def temporary_store(folder: Path, kind: str, prefix: str = "landing") -> Iterato
     client = s3_client(settings)
     bucket = f"test-{uuid.uuid4().hex[:16]}"
     client.create_bucket(Bucket=bucket)
-    saved = {name: os.environ.get(name) for name in _AWS_VARS}
-    os.environ.update(
-        AWS_ENDPOINT_URL=settings.endpoint_url or "",
-        AWS_REGION=settings.region,
-        AWS_ACCESS_KEY_ID=settings.access_key_id or "",
-        AWS_SECRET_ACCESS_KEY=settings.secret_access_key or "",
-    )
     try:
-        yield BucketStore(bucket, prefix, settings)
+        with s3_environment(settings):
+            yield BucketStore(bucket, prefix, settings)
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
                 client.delete_object(Bucket=bucket, Key=item["Key"])
