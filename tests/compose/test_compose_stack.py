@@ -200,7 +200,8 @@ def test_images_are_offline_builds_without_the_ca_bundle(stack: ComposeStack) ->
 
 
 def test_services_are_healthy_and_locations_loaded(stack: ComposeStack) -> None:
-    eventually(lambda: set(stack.health().values()) == {"healthy"}, 300, "every service healthy")
+    # Under way meanwhile: the first week of sample files, loaded on two cores.
+    eventually(lambda: set(stack.health().values()) == {"healthy"}, 600, "every service healthy")
     record("up_to_all_healthy_s", time.monotonic() - stack.up_at)
     eventually(
         lambda: stack.answers() and stack.location_statuses() == dict.fromkeys(LOCATIONS, "LOADED"),
