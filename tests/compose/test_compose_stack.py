@@ -261,7 +261,7 @@ def test_sample_files_reach_analytics_while_a_reader_queries(stack: ComposeStack
     assert sum(VALID_LINES.values()) < FIRST_START.sales_per_day * FIRST_START.days
 
     reader = stack.start_reader(
-        "SELECT sale_date::VARCHAR, count(*) FROM ingestion.sales GROUP BY ALL", interval=0.5
+        "SELECT sale_date::VARCHAR, count(*) FROM ingestion.sales GROUP BY ALL", interval=1.0
     )
     try:
         _deliver_day(stack, FIRST)
