@@ -49,7 +49,7 @@ test-deps:  ## PostgreSQL server binaries and Chromium for the tests (installed 
 # Each location's tests run in that location's own environment, where no other location
 # is installed, side by side with the shared library's (deploy/ci/library-tests.sh); then
 # everything else in the dev environment; the compose stack last, as it builds images and
-# takes the machine's cores for a quarter of an hour. pytest's "no test selected" (exit
+# takes the machine's cores for half an hour. pytest's "no test selected" (exit
 # 5) is not a failure of one part when ARGS narrows the run.
 test: setup test-deps  ## the whole suite: each location's tests in its own environment, the rest, the compose stack
 	@status=0; \
