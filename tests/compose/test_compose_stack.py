@@ -848,6 +848,14 @@ def _big_load_in_flight(
     return run, old, new
 
 
+def _assert_old_or_new(
+    stack: ComposeStack, date: str, old: tuple[int, Decimal], new: tuple[int, Decimal]
+) -> None:
+    """The day holds its rows from before the fault or the whole new file, never part."""
+    stats = stack.sales_stats(date)
+    assert stats in (old, new), f"{date} holds {stats}: neither old {old} nor new {new}"
+
+
 def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) -> None:
     run, old, new = _big_load_in_flight(stack, CRASH_DATE, CRASH_ROWS, 5_000_000)
 
@@ -866,8 +874,7 @@ def test_code_server_crash_mid_run_is_failed_and_retried(stack: ComposeStack) ->
         "the restart policy to bring ingestion back healthy",
     )
     record("code_server_crash_to_healthy_s", time.monotonic() - crashed)
-    stats = stack.sales_stats(CRASH_DATE)
-    assert stats in (old, new), f"{CRASH_DATE} holds {stats}: neither old {old} nor new {new}"
+    _assert_old_or_new(stack, CRASH_DATE, old, new)
 
     failed = eventually(lambda: _verdict(stack, run["runId"]), 300, "the orphaned run's verdict")
     record("code_server_crash_to_orphan_failed_s", time.monotonic() - crashed)
@@ -905,8 +912,7 @@ def test_object_store_restart_mid_load_is_retried(stack: ComposeStack) -> None:
     restarted = time.monotonic()
     eventually(lambda: stack.health()["objects"] == "healthy", 120, "the object store healthy")
     record("object_store_restart_to_healthy_s", time.monotonic() - restarted)
-    stats = stack.sales_stats(STORE_RESTART_DATE)
-    assert stats in (old, new), f"{STORE_RESTART_DATE} holds {stats}: neither {old} nor {new}"
+    _assert_old_or_new(stack, STORE_RESTART_DATE, old, new)
 
     done = eventually(lambda: _verdict(stack, run["runId"]), 600, "the run's verdict")
     record("object_store_restart_to_run_success_s", time.monotonic() - restarted)
